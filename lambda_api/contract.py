@@ -1,0 +1,121 @@
+"""The DynamoDB item contract: the one joint between the batch job and the API.
+
+The pipeline writes these items and the API reads them; this module is the only
+place either side learns the layout. It is deliberately dependency-free (no boto3,
+no pipeline imports) so that the Lambda package carries it as is.
+
+Table: partition key ``pk`` (S), sort key ``sk`` (S). Every recommendation row is
+written under its model version (``sk`` = version), so several versions coexist
+and a reader first resolves which one is current:
+
+    pk                      sk          attributes
+    ----------------------  ----------  -------------------------------------------
+    meta#pointer            current     version, previous, k, flipped_at
+    meta#version            <version>   status (writing|published), rows, k,
+                                        metrics (S, JSON), created_at, expires_at
+    user#<user_id>          <version>   items (S), scores (S), expires_at
+    item#<item_id>          <version>   items (S), scores (S), expires_at   (similar)
+    popular#<segment>       <version>   items (S), scores (S), expires_at
+                                        (segment "global", or e.g. "country=France")
+
+``items`` is a JSON array of item ids in rank order and ``scores`` a JSON array
+of the matching scores rounded to 4 significant digits: two string attributes
+keep a 50-item row of realistic ids well under 1 KB (one write unit), and are
+cheaper to write and parse than a list of maps of numbers. ``expires_at`` is the
+table's TTL attribute (epoch seconds). ``schema`` on each row names the layout
+version (``SCHEMA_VERSION``) so that old and new layouts can coexist in a switch.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+SCHEMA_VERSION = 1
+PARTITION_KEY = "pk"
+SORT_KEY = "sk"
+TTL_ATTRIBUTE = "expires_at"
+GLOBAL_SEGMENT = "global"
+
+POINTER_KEY = {PARTITION_KEY: {"S": "meta#pointer"}, SORT_KEY: {"S": "current"}}
+
+
+def user_pk(user_id: str) -> str:
+    return f"user#{user_id}"
+
+
+def item_pk(item_id: str) -> str:
+    return f"item#{item_id}"
+
+
+def popular_pk(segment: str = GLOBAL_SEGMENT) -> str:
+    return f"popular#{segment}"
+
+
+def version_pk() -> str:
+    return "meta#version"
+
+
+def row_key(pk: str, version: str) -> dict:
+    """The low-level (``{"S": ...}``) key of a row under a model version."""
+    return {PARTITION_KEY: {"S": pk}, SORT_KEY: {"S": version}}
+
+
+@dataclass(frozen=True, slots=True)
+class RankedItems:
+    """One stored list: item ids in rank order and their scores."""
+
+    item_ids: tuple[str, ...]
+    scores: tuple[float, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Pointer:
+    """Which model version is being served, and how many items each row holds."""
+
+    version: str
+    k: int
+    previous: str | None = None
+
+
+def encode_row(pk: str, version: str, ranked: RankedItems, expires_at: int) -> dict:
+    """A recommendation row as a low-level DynamoDB item."""
+    return {
+        PARTITION_KEY: {"S": pk},
+        SORT_KEY: {"S": version},
+        "items": {"S": json.dumps(ranked.item_ids, separators=(",", ":"))},
+        "scores": {"S": json.dumps([float(f"{s:.4g}") for s in ranked.scores], separators=(",", ":"))},
+        TTL_ATTRIBUTE: {"N": str(expires_at)},
+        "schema": {"N": str(SCHEMA_VERSION)},
+    }
+
+
+def decode_row(item: dict) -> RankedItems:
+    """The ranked items of a low-level DynamoDB item written by ``encode_row``."""
+    return RankedItems(
+        item_ids=tuple(json.loads(item["items"]["S"])),
+        scores=tuple(json.loads(item["scores"]["S"])),
+    )
+
+
+def encode_pointer(pointer: Pointer, flipped_at: int) -> dict:
+    item = {
+        **POINTER_KEY,
+        "version": {"S": pointer.version},
+        "k": {"N": str(pointer.k)},
+        "flipped_at": {"N": str(flipped_at)},
+    }
+    if pointer.previous:
+        item["previous"] = {"S": pointer.previous}
+    return item
+
+
+def decode_pointer(item: dict) -> Pointer:
+    return Pointer(
+        version=item["version"]["S"],
+        k=int(item["k"]["N"]),
+        previous=item.get("previous", {}).get("S"),
+    )
+
+
+MAX_K = 200  # the most items a row may hold; the pointer's ``k`` says what a version holds

@@ -1,0 +1,1 @@
+"""The nightly job: ingest -> interactions -> train -> evaluate -> recommend -> publish."""

@@ -1,0 +1,123 @@
+"""The ``recs`` command line: each subcommand is a plain function over parsed arguments."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+
+
+def _print_json(payload: dict) -> None:
+    print(json.dumps(payload, default=str))
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from infra.local_aws import LocalAWS
+    from pipeline.flow import nightly
+    from pipeline.settings import load_settings
+
+    settings = load_settings(args.config)
+    if not args.local_aws:
+        summary = nightly(events=args.events, settings=settings, force=args.force)
+    else:
+        with LocalAWS() as aws:
+            os.environ.update(aws.environment())
+            settings = settings.model_copy(update={"aws_endpoint_url": aws.endpoint_url})
+            summary = nightly(events=args.events, settings=settings, force=args.force)
+    if args.json:
+        _print_json(summary.as_dict())
+    else:
+        state = "published" if summary.published else "NOT published"
+        print(f"model {summary.model_version} {state}: {summary.reason}")
+    return 0
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    from pipeline import warehouse
+    from pipeline.ingest import ingest
+    from pipeline.settings import load_settings
+
+    settings = load_settings(args.config, warehouse=args.db)
+    column_map = settings.column_map | dict(pair.split("=", 1) for pair in args.map)
+    with warehouse.connect(settings.warehouse) as con:
+        report = ingest(con, args.paths, column_map, list(settings.event_weights), settings.max_bad_fraction)
+    summary = report.as_dict()
+    if args.json:
+        _print_json(summary)
+    else:
+        print(", ".join(f"{k}: {v}" for k, v in summary.items()))
+    return 0
+
+
+def cmd_api(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    uvicorn.run("lambda_api.app:app", host=args.host, port=args.port)
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from pipeline.demo import run_demo
+
+    run_demo(Path(args.workdir))
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="recs", description=__doc__)
+    sub = root.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run the nightly flow once")
+    run.add_argument("--events", nargs="+", required=True, help="event files or directories")
+    run.add_argument("--config", help="TOML settings file")
+    run.add_argument("--local-aws", action="store_true", help="start and stop a local moto server")
+    run.add_argument("--force", action="store_true", help="publish even if the quality gate refuses")
+    run.add_argument("--json", action="store_true", help="end with one JSON summary line")
+    run.set_defaults(func=cmd_run)
+
+    ing = sub.add_parser("ingest", help="append event files to the warehouse")
+    ing.add_argument("paths", nargs="+")
+    ing.add_argument("--db", help="warehouse file (default from settings)")
+    ing.add_argument("--config", help="TOML settings file")
+    ing.add_argument(
+        "--map",
+        action="append",
+        default=[],
+        metavar="COLUMN=SOURCE",
+        help="read event column COLUMN from the file's SOURCE column",
+    )
+    ing.add_argument("--json", action="store_true")
+    ing.set_defaults(func=cmd_ingest)
+
+    api = sub.add_parser("api", help="serve the API on 127.0.0.1 with uvicorn")
+    api.add_argument("--host", default="127.0.0.1")
+    api.add_argument("--port", type=int, default=8000)
+    api.set_defaults(func=cmd_api)
+
+    demo = sub.add_parser("demo", help="the whole product once, on the bundled data and a local AWS")
+    demo.add_argument("--workdir", default="var/demo")
+    demo.set_defaults(func=cmd_demo)
+    return root
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for chatty in ("httpx", "botocore", "urllib3"):
+        logging.getLogger(chatty).setLevel(logging.WARNING)
+    args = parser().parse_args(argv)
+    from pydantic import ValidationError
+
+    from pipeline.errors import PipelineError
+
+    try:
+        return args.func(args)
+    except (PipelineError, FileNotFoundError, ValidationError, ValueError) as err:
+        print(f"recs {args.command}: error: {err}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

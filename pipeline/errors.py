@@ -1,0 +1,5 @@
+"""The named errors of the pipeline: each message names the input and the rule it broke."""
+
+
+class PipelineError(Exception):
+    """Base of every error the pipeline raises on bad input or a refused step."""

@@ -1,0 +1,97 @@
+"""The one settings object of the batch job.
+
+Values come, in order of precedence, from keyword arguments, a TOML config file
+(``recs run --config FILE``), environment variables prefixed ``RECS_`` (nested
+fields with ``__``, e.g. ``RECS_ALS__FACTORS=128``) and the defaults below.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+from pydantic import BaseModel, Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REQUIRED_COLUMNS = ("user_id", "item_id", "event_type", "ts")
+
+
+class ALSParams(BaseModel):
+    """Hyperparameters of implicit's AlternatingLeastSquares."""
+
+    factors: int = Field(64, ge=1, le=1024)
+    regularization: float = Field(0.05, gt=0)
+    alpha: float = Field(2.0, gt=0)
+    iterations: int = Field(15, ge=1, le=500)
+    random_state: int = 42
+
+
+class PipelineSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="RECS_", env_nested_delimiter="__", extra="forbid")
+
+    # where things live
+    warehouse: Path = Path("var/warehouse.duckdb")
+    artifacts_dir: Path = Path("var/artifacts")
+    table_name: str = "recs"
+    aws_region: str = "us-east-1"
+    aws_endpoint_url: str | None = None
+
+    # ingest: the source column for each required event column, if it is named differently
+    column_map: dict[str, str] = Field(default_factory=dict)
+
+    # interactions
+    event_weights: dict[str, float] = Field(
+        default_factory=lambda: {"view": 1.0, "cart": 3.0, "purchase": 5.0, "return": -5.0}
+    )
+    exclude_items_regex: str | None = None
+    segment_column: str | None = "country"
+
+    # model, evaluation and the quality gate
+    als: ALSParams = Field(default_factory=ALSParams)
+    use_gpu: bool | None = None  # None: the GPU when implicit has CUDA, else the CPU
+    holdout_days: int = Field(30, ge=1)
+    eval_k: int = Field(10, ge=1)
+    min_lift_over_popular: float = Field(
+        0.0, description="relative NDCG lift over the popularity baseline a model must show"
+    )
+
+    # precompute and publish
+    k: int = Field(50, ge=1, le=200)
+    similar_k: int = Field(20, ge=1, le=200)
+    ttl_days: int = Field(14, ge=1)
+    publish_workers: int = Field(4, ge=1, le=64)
+
+    # ingest rules
+    max_bad_fraction: float = Field(0.05, ge=0, le=1)
+
+    @field_validator("event_weights")
+    @classmethod
+    def _some_weight_positive(cls, weights: dict[str, float]) -> dict[str, float]:
+        if not any(w > 0 for w in weights.values()):
+            raise ValueError("event_weights must give at least one event type a positive weight")
+        return weights
+
+    @field_validator("column_map")
+    @classmethod
+    def _maps_known_columns(cls, column_map: dict[str, str]) -> dict[str, str]:
+        unknown = set(column_map) - set(REQUIRED_COLUMNS) - {"quantity", "price", "country"}
+        if unknown:
+            raise ValueError(
+                f"column_map keys must be event columns {REQUIRED_COLUMNS}, got {sorted(unknown)}"
+            )
+        return column_map
+
+
+def load_settings(config: Path | str | None = None, **overrides) -> PipelineSettings:
+    """Settings from an optional TOML file, the environment and explicit overrides."""
+    values: dict = {}
+    if config is not None:
+        path = Path(config)
+        try:
+            values = tomllib.loads(path.read_text())
+        except FileNotFoundError:
+            raise FileNotFoundError(f"config file {path} does not exist") from None
+        except tomllib.TOMLDecodeError as err:
+            raise ValueError(f"config file {path} is not valid TOML: {err}") from None
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    return PipelineSettings(**values)

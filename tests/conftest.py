@@ -1,0 +1,50 @@
+"""Shared fixtures: one local AWS (moto's server) and one Prefect test harness per session."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+
+import boto3
+import pytest
+
+from infra.local_aws import LocalAWS
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLE = ROOT / "sample_data"
+
+
+@pytest.fixture(scope="session")
+def local_aws():
+    """moto's server on a free 127.0.0.1 port, with boto3's environment pointed at it."""
+    with LocalAWS() as aws:
+        saved = {k: os.environ.get(k) for k in aws.environment()}
+        os.environ.update(aws.environment())
+        yield aws
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+@pytest.fixture(scope="session")
+def dynamodb(local_aws):
+    return boto3.client("dynamodb", endpoint_url=local_aws.endpoint_url, region_name=local_aws.region)
+
+
+@pytest.fixture
+def table_name() -> str:
+    return f"recs-test-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture(scope="session")
+def prefect_harness(tmp_path_factory):
+    """A temporary Prefect API and database for the flows of this session."""
+    os.environ["PREFECT_HOME"] = str(tmp_path_factory.mktemp("prefect-home"))
+    os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=60):
+        yield
