@@ -11,19 +11,28 @@ and a reader first resolves which one is current:
     pk                      sk          attributes
     ----------------------  ----------  -------------------------------------------
     meta#pointer            current     version, previous, k, flipped_at
-    meta#version            <version>   status (writing|published), rows, k,
-                                        metrics (S, JSON), created_at, expires_at
-    user#<user_id>          <version>   items (S), scores (S), expires_at
-    item#<item_id>          <version>   items (S), scores (S), expires_at   (similar)
-    popular#<segment>       <version>   items (S), scores (S), expires_at
-                                        (segment "global", or e.g. "country=France")
+    meta#version            <version>   status (writing|published|retired), rows,
+                                        rows_done, k, metrics (S, JSON), fingerprint,
+                                        check_keys (S, JSON), created_at,
+                                        published_at, expires_at
+    user#<user_id>          <version>   items (S), scores (S), expires_at, schema
+    item#<item_id>          <version>   items (S), scores (S), expires_at, schema
+                                        (similar items)
+    popular#<segment>       <version>   items (S), scores (S), expires_at, schema
+                                        (segment "global", or e.g. "France")
 
 ``items`` is a JSON array of item ids in rank order and ``scores`` a JSON array
 of the matching scores rounded to 4 significant digits: two string attributes
-keep a 50-item row of realistic ids well under 1 KB (one write unit), and are
-cheaper to write and parse than a list of maps of numbers. ``expires_at`` is the
-table's TTL attribute (epoch seconds). ``schema`` on each row names the layout
-version (``SCHEMA_VERSION``) so that old and new layouts can coexist in a switch.
+keep a 50-item row of realistic ids under 1 KB (one write unit; ``item_size``
+measures it as DynamoDB bills it), and are cheaper to write and parse than a
+list of maps of numbers. ``expires_at`` is the table's TTL attribute (epoch
+seconds). ``schema`` on each row names the layout version (``SCHEMA_VERSION``)
+so that old and new layouts can coexist in a switch.
+
+Readers resolve ``meta#pointer`` first and then read rows under its version
+only, so an answer never mixes versions. The pipeline flips the pointer only
+after every row of a version is written and verified; ``meta#version`` is the
+pipeline's registry of versions (the API does not read it).
 """
 
 from __future__ import annotations
@@ -119,3 +128,27 @@ def decode_pointer(item: dict) -> Pointer:
 
 
 MAX_K = 200  # the most items a row may hold; the pointer's ``k`` says what a version holds
+WRITE_UNIT_BYTES = 1024  # an item up to this size costs one write unit
+
+
+def item_size(item: dict) -> int:
+    """An item's size as DynamoDB bills it: attribute names plus values.
+
+    Strings and binaries count their bytes, numbers about one byte per two
+    significant digits plus one (the documented rule), booleans and nulls one.
+    """
+    return sum(len(name.encode()) + _value_size(value) for name, value in item.items())
+
+
+def _value_size(value: dict) -> int:
+    ((kind, data),) = value.items()
+    if kind == "S":
+        return len(data.encode())
+    if kind == "B":
+        return len(data)
+    if kind == "N":
+        digits = data.lstrip("-").replace(".", "").split("e")[0].split("E")[0].strip("0")
+        return (len(digits) + 1) // 2 + 1
+    if kind in ("BOOL", "NULL"):
+        return 1
+    raise ValueError(f"item_size cannot size attribute type {kind!r}")

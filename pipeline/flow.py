@@ -131,6 +131,9 @@ def publish_version(
         settings.ttl_days,
         settings.publish_workers,
     )
+        keep_versions=settings.keep_versions,
+        max_attempts=settings.publish_max_attempts,
+        create_table=settings.create_table,
 
 
 @flow(name="nightly")

@@ -1,22 +1,44 @@
-"""Publish: write a model version's rows to DynamoDB, then flip the current-version pointer.
+"""Publish: write a model version's rows to DynamoDB, verify them, then flip the current-version pointer.
 
-The item layout is ``lambda_api.contract``'s. Rows are written under the new
-version, so readers keep resolving the old pointer until every row is in; only
-then is the pointer flipped. Rollback is a flip back to an earlier version.
+The item layout is ``lambda_api.contract``'s. The steps, each a short function:
+
+1. ``check_table``: the table exists (or is created) with the contract's key schema.
+2. ``begin_version``: the version's registry entry (``meta#version``) says
+   ``writing``; a re-run of the same version resumes from its watermark
+   (``rows_done``, the rows known written in stream order) and reuses its expiry.
+3. ``write_rows``: parallel BatchWriteItem; unprocessed items and throttling are
+   retried with exponential backoff and full jitter, a batch that still fails
+   after ``max_attempts`` raises ``PublishError``.
+4. ``verify_version``: the writes' acknowledged count must equal the expected
+   row count (DynamoDB acknowledges an item only once it is durably written; the
+   rest come back as UnprocessedItems), and a random sample of keys plus every
+   popular list is read back with consistent reads. A full count would need a
+   scan of every kept version (minutes and ~N x versions / 8 read units at 1M
+   users); a per-version counter item would double-count idempotent rewrites
+   and be a hot key.
+5. ``flip_pointer``: one conditional PutItem of ``meta#pointer`` (only if nobody
+   flipped it since we read it), then older versions beyond ``keep_versions`` are
+   marked ``retired``; their rows go by TTL.
+
+Any failure before step 5 leaves the pointer untouched: readers keep the old version.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import random
 import time
-from collections.abc import Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from itertools import islice
 
-from botocore.exceptions import ClientError
+import numpy as np
+from botocore.exceptions import BotoCoreError, ClientError
+from tqdm import tqdm
 
 from lambda_api import contract
 from pipeline.errors import PipelineError
@@ -25,6 +47,10 @@ from pipeline.recommend import Precomputed, TopK
 log = logging.getLogger(__name__)
 
 BATCH_SIZE = 25  # BatchWriteItem's maximum
+READ_BATCH_SIZE = 100  # BatchGetItem's maximum
+VERIFY_SAMPLE = 200  # random row keys read back before a flip (plus every popular list)
+CHECKPOINT_ROWS = 10_000  # how often the resume watermark is saved
+PROGRESS_MIN_ROWS = 20_000  # publishes at least this long show a progress bar (on a terminal)
 RETRYABLE = {
     "ProvisionedThroughputExceededException",
     "ThrottlingException",
@@ -35,114 +61,175 @@ RETRYABLE = {
 
 
 class PublishError(PipelineError):
-    """Rows could not be written; the current-version pointer was not touched."""
+    """Rows could not be written or verified, or a flip was refused; the pointer was not touched."""
 
 
 @dataclass(frozen=True)
 class PublishReport:
     version: str
-    rows_written: int
+    rows_written: int  # rows written by this call (a resumed run skips the rows already in)
     previous_version: str | None
     seconds: float
+    rows_resumed: int = 0  # rows a crashed earlier run had already written
+    flipped: bool = True  # False: the version was already published, nothing was done
+    retired: tuple[str, ...] = ()
 
 
-def ensure_table(client, table: str) -> None:
-    """Create the table if it is missing; refuse one whose key schema is not the contract's."""
+@dataclass(frozen=True)
+class VersionStart:
+    """Where a publish of a version starts: its expiry and the rows already written."""
+
+    expires_at: int
+    rows_done: int
+    status: str
+
+
+# --- 1. the table ---------------------------------------------------------------------------------
+
+
+def check_table(client, table: str, create: bool = False) -> None:
+    """The table exists with the contract's key schema; created (with TTL on) if missing and ``create``."""
     try:
         described = client.describe_table(TableName=table)["Table"]
     except ClientError as err:
         if err.response["Error"]["Code"] != "ResourceNotFoundException":
-            raise
-        log.info("creating DynamoDB table %s", table)
-        client.create_table(
-            TableName=table,
-            KeySchema=[
-                {"AttributeName": contract.PARTITION_KEY, "KeyType": "HASH"},
-                {"AttributeName": contract.SORT_KEY, "KeyType": "RANGE"},
-            ],
-            AttributeDefinitions=[
-                {"AttributeName": contract.PARTITION_KEY, "AttributeType": "S"},
-                {"AttributeName": contract.SORT_KEY, "AttributeType": "S"},
-            ],
-            BillingMode="PAY_PER_REQUEST",
-        )
-        client.get_waiter("table_exists").wait(TableName=table)
-        client.update_time_to_live(
-            TableName=table,
-            TimeToLiveSpecification={"Enabled": True, "AttributeName": contract.TTL_ATTRIBUTE},
-        )
+            raise PublishError(f"cannot describe DynamoDB table {table}: {err}") from err
+        if not create:
+            raise PublishError(
+                f"DynamoDB table {table} does not exist; create it from infra/ "
+                "(or set create_table = true for a local run)"
+            ) from None
+        _create_table(client, table)
         return
-    keys = {k["AttributeName"]: k["KeyType"] for k in described["KeySchema"]}
-    expected = {contract.PARTITION_KEY: "HASH", contract.SORT_KEY: "RANGE"}
-    if keys != expected:
-        raise PublishError(
-            f"DynamoDB table {table} has key schema {keys}, but the item contract needs {expected}"
-        )
+    problem = _key_schema_problem(described)
+    if problem:
+        raise PublishError(f"DynamoDB table {table} {problem}")
 
 
-def chunks(items: Iterable[dict], size: int) -> Iterator[list[dict]]:
-    it = iter(items)
-    while batch := list(islice(it, size)):
-        yield batch
-
-
-def write_batch(
-    client, table: str, items: list[dict], max_attempts: int = 8, base_delay: float = 0.05
-) -> int:
-    """BatchWriteItem with unprocessed items and throttling retried (exponential backoff, full jitter)."""
-    pending = [{"PutRequest": {"Item": item}} for item in items]
-    for attempt in range(max_attempts):
-        try:
-            response = client.batch_write_item(RequestItems={table: pending})
-            pending = response.get("UnprocessedItems", {}).get(table, [])
-        except ClientError as err:
-            if err.response["Error"]["Code"] not in RETRYABLE:
-                raise PublishError(f"writing to DynamoDB table {table} failed: {err}") from err
-        if not pending:
-            return len(items)
-        time.sleep(random.uniform(0, base_delay * 2**attempt))
-    raise PublishError(
-        f"{len(pending)} of {len(items)} rows still unprocessed by table {table} "
-        f"after {max_attempts} attempts"
+def _create_table(client, table: str) -> None:
+    log.info("creating DynamoDB table %s", table)
+    client.create_table(
+        TableName=table,
+        KeySchema=[
+            {"AttributeName": contract.PARTITION_KEY, "KeyType": "HASH"},
+            {"AttributeName": contract.SORT_KEY, "KeyType": "RANGE"},
+        ],
+        AttributeDefinitions=[
+            {"AttributeName": contract.PARTITION_KEY, "AttributeType": "S"},
+            {"AttributeName": contract.SORT_KEY, "AttributeType": "S"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    client.get_waiter("table_exists").wait(TableName=table)
+    client.update_time_to_live(
+        TableName=table,
+        TimeToLiveSpecification={"Enabled": True, "AttributeName": contract.TTL_ATTRIBUTE},
     )
 
 
-def write_rows(client, table: str, rows: Iterable[dict], workers: int = 4) -> int:
-    """Write all rows in parallel batches; returns the number written."""
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        return sum(pool.map(lambda batch: write_batch(client, table, batch), chunks(rows, BATCH_SIZE)))
+def _key_schema_problem(described: dict) -> str | None:
+    """What is wrong with a described table's keys, or None when they are the contract's."""
+    types = {a["AttributeName"]: a["AttributeType"] for a in described.get("AttributeDefinitions", [])}
+    found = {
+        k["AttributeName"]: (k["KeyType"], types.get(k["AttributeName"])) for k in described["KeySchema"]
+    }
+    expected = {contract.PARTITION_KEY: ("HASH", "S"), contract.SORT_KEY: ("RANGE", "S")}
+    if found == expected:
+        return None
+
+    def show(keys: dict) -> str:
+        return ", ".join(f"{name} ({kind}, {typ})" for name, (kind, typ) in keys.items())
+
+    return f"has key schema {show(found)}, but the item contract needs {show(expected)}"
 
 
-def current_pointer(client, table: str) -> contract.Pointer | None:
-    item = client.get_item(TableName=table, Key=contract.POINTER_KEY, ConsistentRead=True).get("Item")
-    return contract.decode_pointer(item) if item else None
+# --- 2. the version's registry entry -------------------------------------------------------------
 
 
-def flip_pointer(client, table: str, version: str, k: int) -> str | None:
-    """Point readers at ``version``; returns the version that was current before."""
-    previous = current_pointer(client, table)
-    previous_version = previous.version if previous else None
-    pointer = contract.Pointer(version=version, k=k, previous=previous_version)
-    client.put_item(TableName=table, Item=contract.encode_pointer(pointer, int(time.time())))
-    return previous_version
+def fingerprint(pre: Precomputed) -> str:
+    """A digest of everything a version's rows are made of: a resumed run must write the same rows."""
+    digest = hashlib.sha256()
+    for array in (pre.user_ids, pre.item_ids):
+        digest.update("\x1f".join(map(str, array.tolist())).encode())
+    for top in (pre.users, pre.similar, *(pre.popular[s] for s in sorted(pre.popular))):
+        digest.update(np.ascontiguousarray(top.ids).tobytes())
+        digest.update(np.ascontiguousarray(top.scores).tobytes())
+    digest.update(f"{sorted(pre.popular)}|{pre.k}".encode())
+    return digest.hexdigest()[:16]
 
 
-def record_version(
-    client, table: str, version: str, status: str, rows: int, k: int, metrics: dict, expires_at: int
-) -> None:
-    """The version's entry in the registry that ``recs versions`` lists."""
+def registry_entry(client, table: str, version: str) -> dict | None:
+    key = contract.row_key(contract.version_pk(), version)
+    return client.get_item(TableName=table, Key=key, ConsistentRead=True).get("Item")
+
+
+def begin_version(
+    client,
+    table: str,
+    version: str,
+    *,
+    rows: int,
+    k: int,
+    metrics: dict,
+    ttl_days: int,
+    digest: str,
+    check_keys: list[str],
+) -> VersionStart:
+    """Register ``version`` as being written, or find where a crashed run of it stopped."""
+    entry = registry_entry(client, table, version)
+    if entry and entry["status"]["S"] != "writing":
+        return VersionStart(
+            int(entry[contract.TTL_ATTRIBUTE]["N"]), int(entry["rows"]["N"]), entry["status"]["S"]
+        )
+    if entry and entry.get("fingerprint", {}).get("S") == digest and int(entry["rows"]["N"]) == rows:
+        start = VersionStart(int(entry[contract.TTL_ATTRIBUTE]["N"]), int(entry["rows_done"]["N"]), "writing")
+        log.info("resuming %s after %d of %d rows", version, start.rows_done, rows)
+        return start
+    if entry:
+        log.warning("version %s was started with other rows: rewriting all of them", version)
+    now = int(time.time())
+    start = VersionStart(now + ttl_days * 86400, 0, "writing")
     client.put_item(
         TableName=table,
         Item={
             **contract.row_key(contract.version_pk(), version),
-            "status": {"S": status},
+            "status": {"S": "writing"},
             "rows": {"N": str(rows)},
+            "rows_done": {"N": "0"},
             "k": {"N": str(k)},
             "metrics": {"S": json.dumps(metrics, default=float)},
-            "created_at": {"N": str(int(time.time()))},
-            contract.TTL_ATTRIBUTE: {"N": str(expires_at)},
+            "fingerprint": {"S": digest},
+            "check_keys": {"S": json.dumps(check_keys, separators=(",", ":"))},
+            "created_at": {"N": f"{time.time():.6f}"},
+            contract.TTL_ATTRIBUTE: {"N": str(start.expires_at)},
         },
     )
+    return start
+
+
+def save_watermark(client, table: str, version: str, rows_done: int) -> None:
+    """Record that the first ``rows_done`` rows of the version's row stream are written."""
+    client.update_item(
+        TableName=table,
+        Key=contract.row_key(contract.version_pk(), version),
+        UpdateExpression="SET rows_done = :n",
+        ExpressionAttributeValues={":n": {"N": str(rows_done)}},
+    )
+
+
+def set_status(client, table: str, version: str, status: str, **numbers: float) -> None:
+    names = {"#s": "status", **{f"#{n}": n for n in numbers}}
+    values = {":s": {"S": status}, **{f":{n}": {"N": str(v)} for n, v in numbers.items()}}
+    client.update_item(
+        TableName=table,
+        Key=contract.row_key(contract.version_pk(), version),
+        UpdateExpression="SET " + ", ".join(["#s = :s", *(f"#{n} = :{n}" for n in numbers)]),
+        ExpressionAttributeNames=names,
+        ExpressionAttributeValues=values,
+    )
+
+
+# --- 3. the rows ----------------------------------------------------------------------------------
 
 
 def _ranked(top: TopK, i: int, item_ids) -> contract.RankedItems:
@@ -151,36 +238,301 @@ def _ranked(top: TopK, i: int, item_ids) -> contract.RankedItems:
 
 
 def version_rows(version: str, pre: Precomputed, expires_at: int) -> Iterator[dict]:
-    """Every DynamoDB item of a version: one per user, one per item, one per popular segment."""
+    """Every DynamoDB item of a version, in a fixed order: users, then items, then popular segments."""
     for i, user_id in enumerate(pre.user_ids.tolist()):
         ranked = _ranked(pre.users, i, pre.item_ids)
         yield contract.encode_row(contract.user_pk(user_id), version, ranked, expires_at)
     for j, item_id in enumerate(pre.item_ids.tolist()):
         ranked = _ranked(pre.similar, j, pre.item_ids)
         yield contract.encode_row(contract.item_pk(item_id), version, ranked, expires_at)
-    for segment, top in pre.popular.items():
-        ranked = _ranked(top, 0, pre.item_ids)
+    for segment in sorted(pre.popular):
+        ranked = _ranked(pre.popular[segment], 0, pre.item_ids)
         yield contract.encode_row(contract.popular_pk(segment), version, ranked, expires_at)
 
 
-def publish(
-    client, table: str, version: str, pre: Precomputed, metrics: dict, ttl_days: int, workers: int = 4
-) -> PublishReport:
-    """Write every row of ``version``, check the count, then flip the pointer to it."""
-    started = time.perf_counter()
-    expires_at = int(time.time()) + ttl_days * 86400
-    ensure_table(client, table)
-    record_version(client, table, version, "writing", pre.n_rows, pre.k, metrics, expires_at)
-    written = write_rows(client, table, version_rows(version, pre, expires_at), workers)
-    if written != pre.n_rows:
-        raise PublishError(f"version {version}: wrote {written} rows but expected {pre.n_rows}")
-    previous = flip_pointer(client, table, version, pre.k)
-    record_version(client, table, version, "published", written, pre.k, metrics, expires_at)
-    log.info(
-        "published %s: %d rows in %.1fs (previous: %s)",
-        version,
-        written,
-        time.perf_counter() - started,
-        previous,
+def check_keys(pre: Precomputed, sample: int = VERIFY_SAMPLE, seed: int = 0) -> list[str]:
+    """The partition keys read back before a flip: every popular list and a random sample of the rest."""
+    rng = np.random.default_rng(seed)
+    users = rng.choice(len(pre.user_ids), size=min(sample // 2, len(pre.user_ids)), replace=False)
+    items = rng.choice(len(pre.item_ids), size=min(sample - len(users), len(pre.item_ids)), replace=False)
+    return [
+        *(contract.popular_pk(s) for s in sorted(pre.popular)),
+        *(contract.user_pk(u) for u in pre.user_ids[np.sort(users)].tolist()),
+        *(contract.item_pk(i) for i in pre.item_ids[np.sort(items)].tolist()),
+    ]
+
+
+def chunks(items: Iterable[dict], size: int) -> Iterator[list[dict]]:
+    it = iter(items)
+    while batch := list(islice(it, size)):
+        yield batch
+
+
+def _retryable(err: Exception) -> bool:
+    if isinstance(err, ClientError):
+        return err.response["Error"]["Code"] in RETRYABLE
+    return isinstance(err, BotoCoreError)  # connection resets and timeouts, after botocore's own retries
+
+
+def write_batch(
+    client,
+    table: str,
+    items: list[dict],
+    max_attempts: int = 8,
+    base_delay: float = 0.05,
+    max_delay: float = 5.0,
+) -> int:
+    """One BatchWriteItem of up to 25 items, retrying unprocessed items and throttling.
+
+    Waits between tries grow exponentially with full jitter (uniform in [0, base * 2^attempt],
+    capped at ``max_delay``); returns the number of items DynamoDB acknowledged.
+    """
+    pending = [{"PutRequest": {"Item": item}} for item in items]
+    last_error: Exception | None = None
+    for attempt in range(max_attempts):
+        try:
+            response = client.batch_write_item(RequestItems={table: pending})
+            pending = response.get("UnprocessedItems", {}).get(table, [])
+            last_error = None
+        except (ClientError, BotoCoreError) as err:
+            if not _retryable(err):
+                raise PublishError(f"writing to DynamoDB table {table} failed: {err}") from err
+            last_error = err
+        if not pending:
+            return len(items)
+        if attempt + 1 < max_attempts:
+            time.sleep(random.uniform(0, min(max_delay, base_delay * 2**attempt)))
+    cause = f" (last error: {last_error})" if last_error else ""
+    raise PublishError(
+        f"{len(pending)} of {len(items)} rows still unprocessed by DynamoDB table {table} "
+        f"after {max_attempts} attempts{cause}"
     )
-    return PublishReport(version, written, previous, time.perf_counter() - started)
+
+
+def write_rows(
+    client,
+    table: str,
+    rows: Iterable[dict],
+    workers: int = 4,
+    *,
+    max_attempts: int = 8,
+    base_delay: float = 0.05,
+    on_batch: Callable[[int], None] | None = None,
+) -> int:
+    """Write rows in parallel BatchWriteItem calls; returns how many DynamoDB acknowledged.
+
+    At most ``2 * workers`` batches are in flight, so memory stays flat on any number of
+    rows. ``on_batch(n)`` is called in stream order as each batch completes, so the running
+    sum is a watermark: every row before it is written. The first failure cancels the
+    batches not yet started and is raised.
+    """
+    written = 0
+    in_flight: deque[Future] = deque()
+
+    def settle() -> None:
+        nonlocal written
+        done = in_flight.popleft().result()
+        written += done
+        if on_batch:
+            on_batch(done)
+
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="publish") as pool:
+        try:
+            for batch in chunks(rows, BATCH_SIZE):
+                if len(in_flight) >= 2 * workers:
+                    settle()
+                in_flight.append(pool.submit(write_batch, client, table, batch, max_attempts, base_delay))
+            while in_flight:
+                settle()
+        except BaseException:
+            for future in in_flight:
+                future.cancel()
+            raise
+    return written
+
+
+# --- 4. verification ------------------------------------------------------------------------------
+
+
+def missing_rows(client, table: str, version: str, pks: list[str]) -> list[str]:
+    """The partition keys that have no row under ``version`` (consistent reads, 100 at a time)."""
+    found: set[str] = set()
+    for start in range(0, len(pks), READ_BATCH_SIZE):
+        keys = [contract.row_key(pk, version) for pk in dict.fromkeys(pks[start : start + READ_BATCH_SIZE])]
+        request = {table: {"Keys": keys, "ConsistentRead": True, "ProjectionExpression": "pk"}}
+        for attempt in range(8):
+            response = client.batch_get_item(RequestItems=request)
+            found.update(item["pk"]["S"] for item in response["Responses"].get(table, []))
+            request = response.get("UnprocessedKeys") or {}
+            if not request:
+                break
+            time.sleep(random.uniform(0, 0.05 * 2**attempt))
+        else:
+            raise PublishError(
+                f"reading back rows of version {version} from table {table} kept being throttled"
+            )
+    return [pk for pk in pks if pk not in found]
+
+
+def verify_version(client, table: str, version: str, written: int, expected: int, pks: list[str]) -> None:
+    """Every row acknowledged, and the sampled rows readable under the version; else ``PublishError``."""
+    if written != expected:
+        raise PublishError(
+            f"version {version}: DynamoDB table {table} acknowledged {written} rows but the version has "
+            f"{expected}; the pointer was not flipped"
+        )
+    missing = missing_rows(client, table, version, pks)
+    if missing:
+        raise PublishError(
+            f"version {version}: {len(missing)} of {len(pks)} sampled rows cannot be read back from "
+            f"table {table} (e.g. {missing[:3]}); the pointer was not flipped"
+        )
+
+
+# --- 5. the pointer and retention -----------------------------------------------------------------
+
+
+def current_pointer(client, table: str) -> contract.Pointer | None:
+    item = client.get_item(TableName=table, Key=contract.POINTER_KEY, ConsistentRead=True).get("Item")
+    return contract.decode_pointer(item) if item else None
+
+
+def flip_pointer(client, table: str, version: str, k: int) -> tuple[str | None, bool]:
+    """Point readers at ``version``: returns (the version served before, whether the pointer changed).
+
+    The put is conditional on the pointer still naming the version just read, so two
+    concurrent flips cannot silently overwrite each other.
+    """
+    current = current_pointer(client, table)
+    if current and current.version == version:
+        return current.previous, False
+    pointer = contract.Pointer(version=version, k=k, previous=current.version if current else None)
+    condition = (
+        {
+            "ConditionExpression": "#v = :seen",
+            "ExpressionAttributeNames": {"#v": "version"},
+            "ExpressionAttributeValues": {":seen": {"S": current.version}},
+        }
+        if current
+        else {"ConditionExpression": "attribute_not_exists(pk)"}
+    )
+    try:
+        client.put_item(TableName=table, Item=contract.encode_pointer(pointer, int(time.time())), **condition)
+    except ClientError as err:
+        if err.response["Error"]["Code"] != "ConditionalCheckFailedException":
+            raise
+        raise PublishError(
+            f"the pointer of table {table} changed while flipping it to {version}; nothing was flipped"
+        ) from err
+    return pointer.previous, True
+
+
+def list_registry(client, table: str) -> list[dict]:
+    """Every version's registry entry, newest first."""
+    entries, start = [], None
+    while True:
+        page = client.query(
+            TableName=table,
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": {"S": contract.version_pk()}},
+            ConsistentRead=True,
+            **({"ExclusiveStartKey": start} if start else {}),
+        )
+        entries.extend(page["Items"])
+        start = page.get("LastEvaluatedKey")
+        if not start:
+            return sorted(entries, key=lambda e: float(e["created_at"]["N"]), reverse=True)
+
+
+def retire_old_versions(client, table: str, keep: int) -> list[str]:
+    """Mark published versions beyond the newest ``keep`` (the served one always kept) as retired."""
+    current = current_pointer(client, table)
+    entries = [e for e in list_registry(client, table) if e["status"]["S"] == "published"]
+    entries.sort(key=lambda e: float(e.get("published_at", e["created_at"])["N"]), reverse=True)
+    published = [e["sk"]["S"] for e in entries]
+    kept = ([current.version] if current else []) + [
+        v for v in published if not current or v != current.version
+    ]
+    retired = kept[keep:]
+    for version in retired:
+        set_status(client, table, version, "retired")
+    return retired
+
+
+# --- the stage ------------------------------------------------------------------------------------
+
+
+def publish(
+    client,
+    table: str,
+    version: str,
+    pre: Precomputed,
+    metrics: dict,
+    ttl_days: int,
+    workers: int = 4,
+    *,
+    keep_versions: int = 2,
+    max_attempts: int = 8,
+    create_table: bool = True,
+    progress: bool | None = None,
+) -> PublishReport:
+    """Write every row of ``version``, verify them, then flip the pointer to it and retire old versions.
+
+    Re-running a version that crashed half-way resumes after its watermark; re-running a
+    published one does nothing. ``progress``: None shows a bar on a terminal for long publishes.
+    """
+    started = time.perf_counter()
+    check_table(client, table, create=create_table)
+
+    # register the version (or find where an earlier run of it stopped)
+    keys = check_keys(pre)
+    start = begin_version(
+        client, table, version, rows=pre.n_rows, k=pre.k, metrics=metrics, ttl_days=ttl_days,
+        digest=fingerprint(pre), check_keys=keys,
+    )  # fmt: skip
+    if start.status != "writing":
+        log.info("version %s is already %s: nothing to do", version, start.status)
+        pointer = current_pointer(client, table)
+        return PublishReport(version, 0, pointer.previous if pointer else None, 0.0, start.rows_done, False)
+
+    # write the rows not yet known written, saving the watermark as batches complete
+    rows = islice(version_rows(version, pre, start.expires_at), start.rows_done, None)
+    written = _write_with_watermark(
+        client, table, version, rows, start.rows_done, pre.n_rows, workers, max_attempts, progress
+    )
+
+    # verify, flip, retire
+    verify_version(client, table, version, start.rows_done + written, pre.n_rows, keys)
+    previous, flipped = flip_pointer(client, table, version, pre.k)
+    set_status(client, table, version, "published", rows_done=pre.n_rows, published_at=round(time.time(), 6))
+    retired = retire_old_versions(client, table, keep_versions)
+    seconds = time.perf_counter() - started
+    log.info(
+        "published %s: %d rows in %.1fs (%.0f rows/s; resumed after %d; previous: %s; retired: %s)",
+        version, written, seconds, written / max(seconds, 1e-9), start.rows_done, previous, retired,
+    )  # fmt: skip
+    return PublishReport(version, written, previous, seconds, start.rows_done, flipped, tuple(retired))
+
+
+def _write_with_watermark(
+    client, table, version, rows, rows_done, total, workers, max_attempts, progress
+) -> int:
+    """``write_rows`` with a progress bar (rows/s) and the resume watermark saved every CHECKPOINT_ROWS."""
+    # progress None: a bar on a terminal (tqdm's disable=None) for long publishes only
+    short = total - rows_done < PROGRESS_MIN_ROWS
+    disable = (True if short else None) if progress is None else not progress
+    bar = tqdm(total=total, initial=rows_done, unit="rows", unit_scale=True, desc=f"publish {version}",
+               disable=disable, mininterval=1.0)  # fmt: skip
+    watermark = {"done": rows_done, "saved": rows_done}
+
+    def on_batch(n: int) -> None:
+        watermark["done"] += n
+        bar.update(n)
+        if watermark["done"] - watermark["saved"] >= CHECKPOINT_ROWS:
+            save_watermark(client, table, version, watermark["done"])
+            watermark["saved"] = watermark["done"]
+
+    try:
+        return write_rows(client, table, rows, workers, max_attempts=max_attempts, on_batch=on_batch)
+    finally:
+        bar.close()

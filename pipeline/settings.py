@@ -58,8 +58,13 @@ class PipelineSettings(BaseSettings):
     # precompute and publish
     k: int = Field(50, ge=1, le=200)
     similar_k: int = Field(20, ge=1, le=200)
-    ttl_days: int = Field(14, ge=1)
+    ttl_days: int = Field(
+        14, ge=1, description="rows expire this long after publishing; must cover keep_versions publishes"
+    )
+    keep_versions: int = Field(2, ge=1, description="published versions kept as rollback targets")
     publish_workers: int = Field(4, ge=1, le=64)
+    publish_max_attempts: int = Field(8, ge=1, le=30, description="BatchWriteItem tries per batch")
+    create_table: bool = Field(True, description="create a missing table (false: infra/ owns it)")
 
     # ingest rules
     max_bad_fraction: float = Field(0.05, ge=0, le=1)
