@@ -1,13 +1,20 @@
-"""The FastAPI application, wired from its routes and error handlers."""
+"""The FastAPI application, wired from its routes, middleware and error handlers."""
 
 from __future__ import annotations
+
+import logging
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from lambda_api.routes import router
-from lambda_api.store import NotPublishedError
+from lambda_api.deps import Runtime
+from lambda_api.middleware import ConfiguredCORS, ErrorBoundary
+from lambda_api.routes import keyed, router
+from lambda_api.settings import ApiSettings
+from lambda_api.store import NotPublishedError, StoreUnavailableError
+
+log = logging.getLogger(__name__)
 
 
 def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -17,19 +24,27 @@ def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
     return JSONResponse(status_code=422, content={"detail": problems})
 
 
-def _not_published(_: Request, exc: NotPublishedError) -> JSONResponse:
-    return JSONResponse(status_code=503, content={"detail": str(exc)}, headers={"Retry-After": "60"})
+def _unavailable(request: Request, exc: NotPublishedError | StoreUnavailableError) -> JSONResponse:
+    log.warning("503 on %s: %s", request.url.path, exc)
+    retry_after = str(request.app.state.runtime.settings.retry_after_seconds)
+    return JSONResponse(status_code=503, content={"detail": str(exc)}, headers={"Retry-After": retry_after})
 
 
-def create_app() -> FastAPI:
+def create_app(settings: ApiSettings | None = None) -> FastAPI:
+    """The app; ``settings`` default to the environment's, read on the first request."""
     app = FastAPI(
         title="recs",
         version="1",
         summary="Precomputed recommendations, served from DynamoDB through an in-process cache.",
     )
+    app.state.runtime = runtime = Runtime(settings)
     app.include_router(router)
+    app.include_router(keyed)
     app.add_exception_handler(RequestValidationError, _validation_error)
-    app.add_exception_handler(NotPublishedError, _not_published)
+    app.add_exception_handler(NotPublishedError, _unavailable)
+    app.add_exception_handler(StoreUnavailableError, _unavailable)
+    app.add_middleware(ConfiguredCORS, runtime=runtime)
+    app.add_middleware(ErrorBoundary)
     return app
 
 

@@ -1,30 +1,104 @@
-"""FastAPI dependencies: the settings and the store, built once per container."""
+"""FastAPI dependencies: the settings, the store (one boto3 client per container) and the API key check."""
 
 from __future__ import annotations
 
+import hmac
+import threading
 from functools import lru_cache
 from typing import Annotated
 
-from fastapi import Depends
+from fastapi import Depends, HTTPException, Request, Security
+from fastapi.security import APIKeyHeader
 
 from lambda_api.settings import ApiSettings, get_settings
 from lambda_api.store import RecommendationStore
 
+API_KEY_HEADER = "X-API-Key"
+
+
+class Runtime:
+    """An app's settings and store, built on first use (not at import, so the handler imports fast).
+
+    Without explicit settings it uses the container's: ``get_settings()`` and ``get_store()``,
+    each built once per container (tests reset them with ``cache_clear()``).
+    """
+
+    def __init__(self, settings: ApiSettings | None = None):
+        self._settings = settings
+        self._store: RecommendationStore | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def settings(self) -> ApiSettings:
+        return get_settings() if self._settings is None else self._settings
+
+    @property
+    def store(self) -> RecommendationStore:
+        if self._settings is None:
+            return get_store()
+        if self._store is None:
+            with self._lock:
+                if self._store is None:
+                    self._store = build_store(self._settings)
+        return self._store
+
 
 @lru_cache(maxsize=1)
 def get_store() -> RecommendationStore:
-    import boto3  # imported on first use: keeps the handler's cold import short
+    """The container's store: one boto3 client, one cache."""
+    return build_store(get_settings())
 
-    settings = get_settings()
-    client = boto3.client("dynamodb", region_name=settings.aws_region, endpoint_url=settings.aws_endpoint_url)
+
+def dynamodb_client(settings: ApiSettings):
+    """A boto3 DynamoDB client with short timeouts and a bounded number of attempts."""
+    import boto3  # imported on first use: keeps the handler's cold import short
+    from botocore.config import Config
+
+    config = Config(
+        connect_timeout=settings.dynamodb_connect_timeout,
+        read_timeout=settings.dynamodb_read_timeout,
+        retries={"max_attempts": settings.dynamodb_max_attempts, "mode": "standard"},
+        max_pool_connections=20,
+    )
+    return boto3.client(
+        "dynamodb", region_name=settings.aws_region, endpoint_url=settings.aws_endpoint_url, config=config
+    )
+
+
+def build_store(settings: ApiSettings, client=None) -> RecommendationStore:
     return RecommendationStore(
-        client,
+        client or dynamodb_client(settings),
         settings.table_name,
         pointer_refresh_seconds=settings.pointer_refresh_seconds,
         cache_ttl_seconds=settings.cache_ttl_seconds,
         cache_max_entries=settings.cache_max_entries,
+        failure_backoff_seconds=settings.failure_backoff_seconds,
     )
 
 
-Settings = Annotated[ApiSettings, Depends(get_settings)]
-Store = Annotated[RecommendationStore, Depends(get_store)]
+def current_settings(request: Request) -> ApiSettings:
+    return request.app.state.runtime.settings
+
+
+def current_store(request: Request) -> RecommendationStore:
+    return request.app.state.runtime.store
+
+
+Settings = Annotated[ApiSettings, Depends(current_settings)]
+Store = Annotated[RecommendationStore, Depends(current_store)]
+
+_api_key = APIKeyHeader(
+    name=API_KEY_HEADER, auto_error=False, description="required when the API runs with RECS_API_KEYS set"
+)
+
+
+def require_api_key(settings: Settings, key: Annotated[str | None, Security(_api_key)]) -> None:
+    """401 unless authentication is off or the X-API-Key header holds one of the configured keys."""
+    if not settings.api_keys:
+        return
+    if not key:
+        raise HTTPException(401, f"missing {API_KEY_HEADER} header", headers={"WWW-Authenticate": "ApiKey"})
+    given = key.encode()
+    matches = [hmac.compare_digest(given, k.get_secret_value().encode()) for k in settings.api_keys]
+    if not any(matches):
+        raise HTTPException(401, f"invalid {API_KEY_HEADER}", headers={"WWW-Authenticate": "ApiKey"})

@@ -3,61 +3,165 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
+from itertools import islice
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Path, Query
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Response
+from fastapi.concurrency import run_in_threadpool
 
 from lambda_api import contract
-from lambda_api.deps import Settings, Store
-from lambda_api.schemas import ErrorBody, Health, Recommendations, ScoredItem
+from lambda_api.deps import Settings, Store, require_api_key
+from lambda_api.schemas import (
+    CacheStats,
+    ErrorBody,
+    Health,
+    Ready,
+    ScoredItem,
+    SimilarItems,
+    UserRecommendations,
+)
+from lambda_api.settings import ApiSettings
+from lambda_api.store import Lookup
 
-router = APIRouter()
+MAX_ID_LENGTH = 128
+MAX_EXCLUDE = 100
+ID_PATTERN = r"^\w[\w .:@+=-]*$"  # a word character, then word characters, space and . : @ + = -
 
 UserId = Annotated[
     str,
     Path(
         min_length=1,
-        max_length=128,
-        pattern=r"^[^\x00-\x1f\x7f]+$",
+        max_length=MAX_ID_LENGTH,
+        pattern=ID_PATTERN,
         description="the user's id as it appears in the event log",
         examples=["12347"],
     ),
 ]
+ItemId = Annotated[
+    str,
+    Path(
+        min_length=1,
+        max_length=MAX_ID_LENGTH,
+        pattern=ID_PATTERN,
+        description="the item's id as it appears in the event log",
+        examples=["85123A"],
+    ),
+]
+K = Annotated[
+    int | None,
+    Query(
+        ge=1,
+        le=contract.MAX_K,
+        description="how many items (default RECS_DEFAULT_K; at most what was published)",
+    ),
+]
+Exclude = Annotated[
+    list[Annotated[str, Query(min_length=1, max_length=MAX_ID_LENGTH, pattern=ID_PATTERN)]] | None,
+    Query(
+        max_length=MAX_EXCLUDE,
+        description="item ids to leave out (repeat the parameter), e.g. what is in the cart",
+        examples=[["22423"]],
+    ),
+]
+Segment = Annotated[
+    str | None,
+    Query(
+        min_length=1,
+        max_length=64,
+        pattern=ID_PATTERN,
+        description="for an unknown user: the popular list of this segment (e.g. a country), if published",
+        examples=["France"],
+    ),
+]
+
+ERRORS = {
+    401: {"model": ErrorBody, "description": "missing or wrong X-API-Key (when keys are configured)"},
+    422: {"model": ErrorBody, "description": "a parameter breaks its rule"},
+    503: {"model": ErrorBody, "description": "nothing published, or DynamoDB unreadable and nothing cached"},
+}
+
+router = APIRouter()
+keyed = APIRouter(dependencies=[Depends(require_api_key)], responses=ERRORS)
 
 
 @router.get("/health", response_model=Health)
-def health() -> Health:
+async def health() -> Health:
     """The process is up."""
     return Health()
 
 
-@router.get(
-    "/v1/users/{user_id}/recommendations",
-    response_model=Recommendations,
-    responses={422: {"model": ErrorBody}, 503: {"model": ErrorBody}},
-)
-def user_recommendations(
+@router.get("/ready", response_model=Ready, responses={503: ERRORS[503]})
+async def ready(store: Store) -> Ready:
+    """The table is reachable and a version is published: the version this container serves."""
+    pointer = await run_in_threadpool(store.probe)
+    return Ready(model_version=pointer.version, k=pointer.k)
+
+
+@keyed.get("/stats", response_model=CacheStats)
+async def stats(store: Store) -> CacheStats:
+    """Cache hits, misses and the served version of this container."""
+    return CacheStats(**store.snapshot())
+
+
+@keyed.get("/v1/users/{user_id}/recommendations", response_model=UserRecommendations)
+async def user_recommendations(
     user_id: UserId,
     store: Store,
     settings: Settings,
-    k: Annotated[int | None, Query(ge=1, le=contract.MAX_K, description="how many items")] = None,
-) -> Recommendations:
-    """Top-k items for a user, or the popular fallback for a user the model does not know."""
-    k = k or settings.default_k
-    pointer = store.pointer()
-    if k > pointer.k:
+    response: Response,
+    k: K = None,
+    exclude: Exclude = None,
+    segment: Segment = None,
+) -> UserRecommendations:
+    """Top-k items for a user, or the popular fallback (of the segment, if given) for an unknown user."""
+    found = await _find(store.for_user, user_id, segment)
+    items = _top(found, k, settings.default_k, exclude)
+    _headers(response, found, settings)
+    return UserRecommendations(user_id=user_id, items=items, **_answer(found))
+
+
+@keyed.get("/v1/items/{item_id}/similar", response_model=SimilarItems)
+async def similar_items(
+    item_id: ItemId, store: Store, settings: Settings, response: Response, k: K = None
+) -> SimilarItems:
+    """Items similar to an item, or the popular fallback for an item the model does not know."""
+    found = await _find(store.for_item, item_id)
+    items = _top(found, k, settings.default_k, [item_id])
+    _headers(response, found, settings)
+    return SimilarItems(item_id=item_id, items=items, **_answer(found))
+
+
+async def _find(read: Callable[..., Lookup | None], *args) -> Lookup:
+    """From the cache without leaving the event loop when possible; else DynamoDB on a worker thread."""
+    return read(*args, cached_only=True) or await run_in_threadpool(read, *args)
+
+
+def _top(found: Lookup, k: int | None, default_k: int, exclude: list[str] | None) -> list[ScoredItem]:
+    """The first k stored items not excluded; 422 when a k asked for exceeds what the version holds."""
+    if k is None:
+        k = min(default_k, found.k)
+    elif k > found.k:
         raise HTTPException(
-            422, f"k={k} exceeds the {pointer.k} items precomputed for model version {pointer.version}"
+            422, f"k={k} exceeds the {found.k} items precomputed for model version {found.version}"
         )
-    found = store.for_user(user_id)
-    items = [
-        ScoredItem(item_id=i, score=s)
-        for i, s in zip(found.ranked.item_ids[:k], found.ranked.scores[:k], strict=True)
-    ]
-    return Recommendations(
-        user_id=user_id,
-        model_version=found.version,
-        source=found.source,
-        items=items,
-        rec_id=uuid.uuid4().hex,
-    )
+    skip = set(exclude or ())
+    ranked = zip(found.ranked.item_ids, found.ranked.scores, strict=True)
+    kept = islice(((i, s) for i, s in ranked if i not in skip), k)
+    return [ScoredItem(item_id=i, score=s) for i, s in kept]
+
+
+def _answer(found: Lookup) -> dict:
+    return {
+        "model_version": found.version,
+        "source": found.source,
+        "segment": found.segment,
+        "degraded": found.degraded,
+        "rec_id": uuid.uuid4().hex,
+    }
+
+
+def _headers(response: Response, found: Lookup, settings: ApiSettings) -> None:
+    response.headers["Cache-Control"] = "no-store" if found.degraded else settings.cache_control
+    response.headers["X-Model-Version"] = found.version
+    response.headers["X-Cache"] = found.cache

@@ -1,32 +1,98 @@
-"""Reads the published rows from DynamoDB, through an in-process cache.
+"""Reads the published rows from DynamoDB, through a bounded in-process cache.
 
 Readers resolve the current-version pointer first (re-read at most every
-``pointer_refresh_seconds``), then the row under that version, so an answer
-never mixes versions and a flip or rollback reaches a warm container within
-the refresh interval.
+``pointer_refresh_seconds``), then the row under that version, so a fresh answer
+never mixes versions and a flip or rollback reaches a warm container within the
+refresh interval.
+
+The cache is one LRU of at most ``cache_max_entries`` rows, keyed by partition key;
+an entry younger than ``cache_ttl_seconds`` and of the current version is a hit.
+Older entries stay until evicted: when DynamoDB fails (throttled, slow,
+unreachable) they are served as the *last good* answer, marked degraded, and for
+``failure_backoff_seconds`` after a failure no request waits on DynamoDB again.
+Unknown keys are cached too (as "absent"), so unknown users cost one read per TTL.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
-from cachetools import TLRUCache
+from cachetools import LRUCache
 
 from lambda_api import contract
 
+log = logging.getLogger(__name__)
+
+Source = Literal["personal", "fallback"]
+CacheState = Literal["hit", "miss", "stale"]
+
 
 class NotPublishedError(Exception):
-    """No model version has been published to the table yet."""
+    """No model version (or no popular list for it) has been published to the table."""
 
 
-@dataclass(frozen=True)
+class StoreUnavailableError(Exception):
+    """DynamoDB could not be read and nothing usable is cached."""
+
+
+class _NeedsRead(Exception):
+    """Raised in cache-only mode when an answer needs a DynamoDB read."""
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    version: str
+    ranked: contract.RankedItems | None  # None: the key is absent under ``version``
+    read_at: float
+
+
+@dataclass(frozen=True, slots=True)
 class Lookup:
+    """A stored list chosen for one request, and how it was obtained."""
+
     version: str
     ranked: contract.RankedItems
-    source: Literal["personal", "fallback"]
+    source: Source
+    segment: str | None  # the popular segment of a fallback
+    degraded: bool
+    cache: CacheState
+    k: int  # how many items each row of the served version holds
+
+
+@dataclass
+class _Pass:
+    """The state of one lookup: whether it may read DynamoDB, and what it had to do."""
+
+    cached_only: bool
+    state: CacheState = "hit"
+    unavailable: bool = False
+
+    def saw(self, state: CacheState) -> None:
+        order = ("hit", "miss", "stale")
+        if order.index(state) > order.index(self.state):
+            self.state = state
+
+
+@dataclass
+class Stats:
+    hits: int = 0
+    misses: int = 0
+    stale: int = 0
+    dynamodb_errors: int = 0
+    unavailable: int = 0
+
+    def count(self, state: CacheState) -> None:
+        if state == "hit":
+            self.hits += 1
+        elif state == "miss":
+            self.misses += 1
+        else:
+            self.stale += 1
 
 
 class RecommendationStore:
@@ -37,49 +103,181 @@ class RecommendationStore:
         pointer_refresh_seconds: float = 30.0,
         cache_ttl_seconds: float = 300.0,
         cache_max_entries: int = 50_000,
+        failure_backoff_seconds: float = 2.0,
+        clock: Callable[[], float] = time.monotonic,
     ):
+        from botocore.exceptions import BotoCoreError, ClientError  # with the client, not at import
+
         self._client = client
         self._table = table
         self._pointer_refresh = pointer_refresh_seconds
+        self._ttl = cache_ttl_seconds
+        self._backoff = failure_backoff_seconds
+        self._clock = clock
+        self._errors = (BotoCoreError, ClientError)
         self._pointer: contract.Pointer | None = None
         self._pointer_read_at = float("-inf")
-        self._rows: TLRUCache = TLRUCache(
-            maxsize=cache_max_entries, ttu=lambda _k, _v, now: now + cache_ttl_seconds, timer=time.monotonic
-        )
+        self._down_until = float("-inf")
+        self._rows: LRUCache = LRUCache(maxsize=cache_max_entries)
         self._lock = threading.Lock()
+        self.stats = Stats()
+
+    @property
+    def table(self) -> str:
+        return self._table
+
+    # -- the answers ---------------------------------------------------------------------------
+
+    def for_user(self, user_id: str, segment: str | None = None, cached_only: bool = False) -> Lookup | None:
+        """The user's own list, else the popular list of ``segment`` (if published), else the global one.
+
+        With ``cached_only``, returns None instead of reading DynamoDB.
+        """
+        return self._answer(lambda p: self._find(contract.user_pk(user_id), segment, p), cached_only)
+
+    def for_item(self, item_id: str, cached_only: bool = False) -> Lookup | None:
+        """Items similar to ``item_id``, else the global popular list."""
+        return self._answer(lambda p: self._find(contract.item_pk(item_id), None, p), cached_only)
 
     def pointer(self) -> contract.Pointer:
-        """The version being served, re-read from the table at most every refresh interval."""
-        now = time.monotonic()
-        if now - self._pointer_read_at >= self._pointer_refresh:
-            item = self._client.get_item(TableName=self._table, Key=contract.POINTER_KEY).get("Item")
-            self._pointer = contract.decode_pointer(item) if item else None
-            self._pointer_read_at = now
+        """The version being served (read from DynamoDB when the refresh interval has passed)."""
+        return self._current_pointer(_Pass(cached_only=False))[0]
+
+    def probe(self) -> contract.Pointer:
+        """Read the pointer now: raises unless the table answers and a version is published."""
+        p = _Pass(cached_only=False)
+        self._refresh_pointer(self._clock(), p)
+        if p.unavailable:
+            raise StoreUnavailableError(f"DynamoDB table {self._table} cannot be read")
         if self._pointer is None:
             raise NotPublishedError(f"no model version is published in table {self._table}")
         return self._pointer
 
-    def row(self, pk: str, version: str) -> contract.RankedItems | None:
-        key = (pk, version)
-        with self._lock:
-            if key in self._rows:
-                return self._rows[key]
-        item = self._client.get_item(TableName=self._table, Key=contract.row_key(pk, version)).get("Item")
-        ranked = contract.decode_row(item) if item else None
-        with self._lock:
-            self._rows[key] = ranked
-        return ranked
+    def snapshot(self) -> dict:
+        """Counters and state for /stats."""
+        now = self._clock()
+        return {
+            "model_version": self._pointer.version if self._pointer else None,
+            "pointer_age_seconds": round(now - self._pointer_read_at, 3) if self._pointer else None,
+            "dynamodb_backoff": now < self._down_until,
+            "cache_entries": len(self._rows),
+            "cache_max_entries": self._rows.maxsize,
+            "hits": self.stats.hits,
+            "misses": self.stats.misses,
+            "stale": self.stats.stale,
+            "dynamodb_errors": self.stats.dynamodb_errors,
+            "unavailable": self.stats.unavailable,
+        }
 
-    def for_user(self, user_id: str) -> Lookup:
-        """The user's own list, or the global popular list for a user the model does not know."""
-        version = self.pointer().version
-        ranked = self.row(contract.user_pk(user_id), version)
-        if ranked is not None:
-            return Lookup(version, ranked, "personal")
-        return Lookup(version, self.popular(version), "fallback")
+    # -- one lookup ----------------------------------------------------------------------------
 
-    def popular(self, version: str) -> contract.RankedItems:
-        ranked = self.row(contract.popular_pk(), version)
-        if ranked is None:
-            raise NotPublishedError(f"version {version} has no popular list in table {self._table}")
-        return ranked
+    def _answer(self, find: Callable[[_Pass], Lookup], cached_only: bool) -> Lookup | None:
+        state = _Pass(cached_only)
+        try:
+            found = find(state)
+        except _NeedsRead:
+            return None
+        except StoreUnavailableError:
+            self.stats.unavailable += 1
+            raise
+        self.stats.count(found.cache)
+        return found
+
+    def _find(self, pk: str, segment: str | None, p: _Pass) -> Lookup:
+        pointer, pointer_stale = self._current_pointer(p)
+        entry = self._row(pk, pointer.version, p)
+        if entry is not None and entry.ranked is not None:
+            return self._lookup(entry, "personal", None, p, pointer, pointer_stale)
+        for name in (segment, contract.GLOBAL_SEGMENT) if segment else (contract.GLOBAL_SEGMENT,):
+            popular = self._row(contract.popular_pk(name), pointer.version, p)
+            if popular is not None and popular.ranked is not None:
+                return self._lookup(popular, "fallback", name, p, pointer, pointer_stale)
+        if p.unavailable:
+            raise StoreUnavailableError(
+                f"DynamoDB table {self._table} cannot be read and no fallback list is cached"
+            )
+        raise NotPublishedError(f"model version {pointer.version} has no popular list in table {self._table}")
+
+    @staticmethod
+    def _lookup(
+        entry: Entry, source: Source, segment: str | None, p: _Pass, pointer: contract.Pointer, stale: bool
+    ) -> Lookup:
+        degraded = stale or p.unavailable or p.state == "stale"
+        state = "stale" if degraded else p.state
+        return Lookup(entry.version, entry.ranked, source, segment, degraded, state, pointer.k)
+
+    # -- the pointer ---------------------------------------------------------------------------
+
+    def _current_pointer(self, p: _Pass) -> tuple[contract.Pointer, bool]:
+        """The pointer, and whether it is overdue for a refresh that could not be made."""
+        now = self._clock()
+        if now - self._pointer_read_at >= self._pointer_refresh:
+            if p.cached_only:
+                raise _NeedsRead
+            self._refresh_pointer(now, p)
+        if self._pointer is None:
+            if p.unavailable:
+                raise StoreUnavailableError(f"DynamoDB table {self._table} cannot be read")
+            raise NotPublishedError(f"no model version is published in table {self._table}")
+        return self._pointer, now - self._pointer_read_at >= self._pointer_refresh
+
+    def _refresh_pointer(self, now: float, p: _Pass) -> None:
+        item = self._get(contract.POINTER_KEY, "the version pointer", now, p)
+        if item is _UNREAD:
+            return
+        pointer = contract.decode_pointer(item) if item else None
+        if pointer != self._pointer:
+            log.info(
+                "serving model version %s (was %s); cache: %s",
+                pointer.version if pointer else None,
+                self._pointer.version if self._pointer else None,
+                self.snapshot(),
+            )
+        self._pointer, self._pointer_read_at = pointer, now
+        if pointer is not None:
+            self._row(contract.popular_pk(), pointer.version, _Pass(cached_only=False))  # warm the fallback
+
+    # -- rows ----------------------------------------------------------------------------------
+
+    def _row(self, pk: str, version: str, p: _Pass) -> Entry | None:
+        """The cached or freshly read entry of ``pk``; a stale one when DynamoDB fails; None if neither."""
+        now = self._clock()
+        with self._lock:
+            entry = self._rows.get(pk)
+        if entry is not None and entry.version == version and now - entry.read_at < self._ttl:
+            return entry
+        if p.cached_only:
+            raise _NeedsRead
+        item = self._get(contract.row_key(pk, version), pk, now, p)
+        if item is _UNREAD:
+            p.saw("stale")
+            return entry
+        p.saw("miss")
+        fresh = Entry(version, contract.decode_row(item) if item else None, now)
+        with self._lock:
+            self._rows[pk] = fresh
+        return fresh
+
+    def _get(self, key: dict, what: str, now: float, p: _Pass):
+        """The item at ``key`` (None if absent), or _UNREAD when DynamoDB failed or is in back-off."""
+        if now < self._down_until:
+            p.unavailable = True
+            return _UNREAD
+        try:
+            return self._client.get_item(TableName=self._table, Key=key).get("Item")
+        except self._errors as err:
+            self.stats.dynamodb_errors += 1
+            self._down_until = self._clock() + self._backoff
+            p.unavailable = True
+            log.warning(
+                "reading %s from DynamoDB table %s failed (%s: %s); answering from the cache for %.1fs",
+                what,
+                self._table,
+                type(err).__name__,
+                err,
+                self._backoff,
+            )
+            return _UNREAD
+
+
+_UNREAD = object()
