@@ -75,6 +75,43 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--config", help="TOML settings file")
     run.add_argument("--local-aws", action="store_true", help="start and stop a local moto server")
     run.add_argument("--force", action="store_true", help="publish even if the quality gate refuses")
+def _table_client(args: argparse.Namespace):
+    from pipeline import aws
+    from pipeline.settings import load_settings
+
+    settings = load_settings(args.config)
+    return aws.client("dynamodb", settings), settings.table_name
+
+
+def cmd_versions(args: argparse.Namespace) -> int:
+    from pipeline.versions import list_versions
+
+    client, table = _table_client(args)
+    found = list_versions(client, table)
+    for info in found:
+        print(json.dumps(info.as_dict()) if args.json else info.line())
+    if not found and not args.json:
+        print(f"no versions in table {table}")
+    return 0
+
+
+def cmd_rollback(args: argparse.Namespace) -> int:
+    from pipeline.versions import rollback
+
+    client, table = _table_client(args)
+    done = rollback(client, table, args.to)
+    print(f"table {done.table}: now serving {done.to_version} (was {done.from_version})")
+    return 0
+
+
+def cmd_show_user(args: argparse.Namespace) -> int:
+    from pipeline.versions import show_user
+
+    client, table = _table_client(args)
+    _print_json(show_user(client, table, args.user_id, args.k))
+    return 0
+
+
     run.add_argument("--json", action="store_true", help="end with one JSON summary line")
     run.set_defaults(func=cmd_run)
 
@@ -110,6 +147,22 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     from pydantic import ValidationError
 
+
+    versions = sub.add_parser("versions", help="published model versions, their metrics and row counts")
+    versions.add_argument("--config", help="TOML settings file")
+    versions.add_argument("--json", action="store_true", help="one JSON line per version")
+    versions.set_defaults(func=cmd_versions)
+
+    back = sub.add_parser("rollback", help="serve an earlier published version again")
+    back.add_argument("--to", metavar="VERSION", help="default: the version served before the current one")
+    back.add_argument("--config", help="TOML settings file")
+    back.set_defaults(func=cmd_rollback)
+
+    show = sub.add_parser("show-user", help="print what the API answers for a user")
+    show.add_argument("user_id")
+    show.add_argument("--k", type=int, help="how many items (default: all stored)")
+    show.add_argument("--config", help="TOML settings file")
+    show.set_defaults(func=cmd_show_user)
     from pipeline.errors import PipelineError
 
     try:

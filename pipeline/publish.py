@@ -473,6 +473,7 @@ def publish(
     *,
     keep_versions: int = 2,
     max_attempts: int = 8,
+    base_delay: float = 0.05,
     create_table: bool = True,
     progress: bool | None = None,
 ) -> PublishReport:
@@ -498,8 +499,9 @@ def publish(
     # write the rows not yet known written, saving the watermark as batches complete
     rows = islice(version_rows(version, pre, start.expires_at), start.rows_done, None)
     written = _write_with_watermark(
-        client, table, version, rows, start.rows_done, pre.n_rows, workers, max_attempts, progress
-    )
+        client, table, version, rows, (start.rows_done, pre.n_rows), progress,
+        workers=workers, max_attempts=max_attempts, base_delay=base_delay,
+    )  # fmt: skip
 
     # verify, flip, retire
     verify_version(client, table, version, start.rows_done + written, pre.n_rows, keys)
@@ -515,9 +517,10 @@ def publish(
 
 
 def _write_with_watermark(
-    client, table, version, rows, rows_done, total, workers, max_attempts, progress
+    client, table: str, version: str, rows: Iterable[dict], done_of: tuple[int, int], progress, **options
 ) -> int:
     """``write_rows`` with a progress bar (rows/s) and the resume watermark saved every CHECKPOINT_ROWS."""
+    rows_done, total = done_of
     # progress None: a bar on a terminal (tqdm's disable=None) for long publishes only
     short = total - rows_done < PROGRESS_MIN_ROWS
     disable = (True if short else None) if progress is None else not progress
@@ -533,6 +536,6 @@ def _write_with_watermark(
             watermark["saved"] = watermark["done"]
 
     try:
-        return write_rows(client, table, rows, workers, max_attempts=max_attempts, on_batch=on_batch)
+        return write_rows(client, table, rows, on_batch=on_batch, **options)
     finally:
         bar.close()

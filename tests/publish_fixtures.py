@@ -22,7 +22,8 @@ def realistic_item_ids(n: int, rng: np.random.Generator) -> np.ndarray:
 def make_precomputed(users: int = 40, items: int = 30, k: int = 10, seed: int = 0, segments=("France",)):
     """A version's precomputed lists: random but fixed by ``seed`` (a different seed: other answers)."""
     rng = np.random.default_rng(seed)
-    user_ids = np.array([f"{u}" for u in rng.choice(90_000, size=users, replace=False) + 10_000], dtype=object)
+    numbers = rng.choice(90_000, size=users, replace=False) + 10_000
+    user_ids = np.array([str(u) for u in numbers], dtype=object)
     item_ids = realistic_item_ids(items, rng)
 
     def top(n_rows: int, width: int) -> TopK:
@@ -39,7 +40,7 @@ def version_rows_in_table(client, table: str, version: str) -> list[dict]:
     items, start = [], None
     while True:
         page = client.scan(TableName=table, **({"ExclusiveStartKey": start} if start else {}))
-        items += [i for i in page["Items"] if i["sk"]["S"] == version and not i["pk"]["S"].startswith("meta#")]
+        items += [i for i in page["Items"] if i["sk"]["S"] == version and i["pk"]["S"][:5] != "meta#"]
         start = page.get("LastEvaluatedKey")
         if not start:
             return items
@@ -58,7 +59,8 @@ def api_client(monkeypatch, table: str, endpoint_url: str, pointer_refresh_secon
     monkeypatch.setenv("RECS_TABLE_NAME", table)
     monkeypatch.setenv("RECS_AWS_ENDPOINT_URL", endpoint_url)
     monkeypatch.setenv("RECS_POINTER_REFRESH_SECONDS", str(pointer_refresh_seconds))
-    caches = [f for f in (settings.get_settings, getattr(deps, "get_store", None)) if hasattr(f, "cache_clear")]
+    cached_functions = (settings.get_settings, getattr(deps, "get_store", None))
+    caches = [f for f in cached_functions if hasattr(f, "cache_clear")]
     for cached in caches:
         cached.cache_clear()
     from lambda_api.app import create_app
