@@ -12,7 +12,7 @@ from lambda_api.deps import Runtime
 from lambda_api.middleware import ConfiguredCORS, ErrorBoundary
 from lambda_api.routes import keyed, router
 from lambda_api.settings import ApiSettings
-from lambda_api.store import NotPublishedError, StoreUnavailableError
+from lambda_api.store import NotPublishedError, RecommendationStore, StoreUnavailableError
 
 log = logging.getLogger(__name__)
 
@@ -30,14 +30,14 @@ def _unavailable(request: Request, exc: NotPublishedError | StoreUnavailableErro
     return JSONResponse(status_code=503, content={"detail": str(exc)}, headers={"Retry-After": retry_after})
 
 
-def create_app(settings: ApiSettings | None = None) -> FastAPI:
-    """The app; ``settings`` default to the environment's, read on the first request."""
+def create_app(settings: ApiSettings | None = None, store: RecommendationStore | None = None) -> FastAPI:
+    """The app; ``settings`` default to the environment's, ``store`` to one built from them on first use."""
     app = FastAPI(
         title="recs",
         version="1",
         summary="Precomputed recommendations, served from DynamoDB through an in-process cache.",
     )
-    app.state.runtime = runtime = Runtime(settings)
+    app.state.runtime = runtime = Runtime(settings, store)
     app.include_router(router)
     app.include_router(keyed)
     app.add_exception_handler(RequestValidationError, _validation_error)

@@ -23,9 +23,9 @@ class Runtime:
     each built once per container (tests reset them with ``cache_clear()``).
     """
 
-    def __init__(self, settings: ApiSettings | None = None):
+    def __init__(self, settings: ApiSettings | None = None, store: RecommendationStore | None = None):
         self._settings = settings
-        self._store: RecommendationStore | None = None
+        self._store = store
         self._lock = threading.Lock()
 
     @property
@@ -34,12 +34,12 @@ class Runtime:
 
     @property
     def store(self) -> RecommendationStore:
-        if self._settings is None:
+        if self._settings is None and self._store is None:
             return get_store()
         if self._store is None:
             with self._lock:
                 if self._store is None:
-                    self._store = build_store(self._settings)
+                    self._store = build_store(self.settings)
         return self._store
 
 
@@ -57,7 +57,7 @@ def dynamodb_client(settings: ApiSettings):
     config = Config(
         connect_timeout=settings.dynamodb_connect_timeout,
         read_timeout=settings.dynamodb_read_timeout,
-        retries={"max_attempts": settings.dynamodb_max_attempts, "mode": "standard"},
+        retries={"total_max_attempts": settings.dynamodb_max_attempts, "mode": "standard"},
         max_pool_connections=20,
     )
     return boto3.client(
