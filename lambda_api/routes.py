@@ -56,12 +56,14 @@ K = Annotated[
         description="how many items (default RECS_DEFAULT_K; at most what was published)",
     ),
 ]
+EXCLUDE_PATTERN = r"^[\w .:@+=,-]+$"  # one id or several separated by commas (ALB keeps one value per name)
 Exclude = Annotated[
-    list[Annotated[str, Query(min_length=1, max_length=MAX_ID_LENGTH, pattern=ID_PATTERN)]] | None,
+    list[Annotated[str, Query(min_length=1, max_length=4096, pattern=EXCLUDE_PATTERN)]] | None,
     Query(
         max_length=MAX_EXCLUDE,
-        description="item ids to leave out (repeat the parameter), e.g. what is in the cart",
-        examples=[["22423"]],
+        description=f"item ids to leave out, e.g. the cart: repeat the parameter or separate ids with commas "
+        f"(at most {MAX_EXCLUDE})",
+        examples=[["22423,85123A"]],
     ),
 ]
 Segment = Annotated[
@@ -116,7 +118,7 @@ async def user_recommendations(
 ) -> UserRecommendations:
     """Top-k items for a user, or the popular fallback (of the segment, if given) for an unknown user."""
     found = await _find(store.for_user, user_id, segment)
-    items = _top(found, k, settings.default_k, exclude)
+    items = _top(found, k, settings.default_k, _excluded(exclude))
     _headers(response, found, settings)
     return UserRecommendations(user_id=user_id, items=items, **_answer(found))
 
@@ -127,7 +129,7 @@ async def similar_items(
 ) -> SimilarItems:
     """Items similar to an item, or the popular fallback for an item the model does not know."""
     found = await _find(store.for_item, item_id)
-    items = _top(found, k, settings.default_k, [item_id])
+    items = _top(found, k, settings.default_k, {item_id})
     _headers(response, found, settings)
     return SimilarItems(item_id=item_id, items=items, **_answer(found))
 
@@ -137,7 +139,15 @@ async def _find(read: Callable[..., Lookup | None], *args) -> Lookup:
     return read(*args, cached_only=True) or await run_in_threadpool(read, *args)
 
 
-def _top(found: Lookup, k: int | None, default_k: int, exclude: list[str] | None) -> list[ScoredItem]:
+def _excluded(exclude: list[str] | None) -> set[str]:
+    """The item ids of the exclude parameters; 422 past MAX_EXCLUDE."""
+    ids = {i.strip() for value in exclude or () for i in value.split(",")} - {""}
+    if len(ids) > MAX_EXCLUDE:
+        raise HTTPException(422, f"exclude: at most {MAX_EXCLUDE} item ids, got {len(ids)}")
+    return ids
+
+
+def _top(found: Lookup, k: int | None, default_k: int, skip: set[str]) -> list[ScoredItem]:
     """The first k stored items not excluded; 422 when a k asked for exceeds what the version holds."""
     if k is None:
         k = min(default_k, found.k)
@@ -145,7 +155,6 @@ def _top(found: Lookup, k: int | None, default_k: int, exclude: list[str] | None
         raise HTTPException(
             422, f"k={k} exceeds the {found.k} items precomputed for model version {found.version}"
         )
-    skip = set(exclude or ())
     ranked = zip(found.ranked.item_ids, found.ranked.scores, strict=True)
     kept = islice(((i, s) for i, s in ranked if i not in skip), k)
     return [ScoredItem(item_id=i, score=s) for i, s in kept]

@@ -55,8 +55,11 @@ def test_ids_with_at_and_dot_are_accepted(api):
     assert (body["source"], ids(body)) == ("personal", list(USERS["user@example.com"][0]))
 
 
-def test_exclude_drops_items_and_fills_k_from_the_rest(api):
-    body = api.get("/v1/users/12347/recommendations", params={"k": 3, "exclude": ["85123A", "21733"]}).json()
+@pytest.mark.parametrize(
+    "exclude", [["85123A", "21733"], ["85123A,21733"], ["85123A, 21733,"], ["no-such", "21733,85123A"]]
+)
+def test_exclude_drops_items_and_fills_k_from_the_rest(api, exclude):
+    body = api.get("/v1/users/12347/recommendations", params={"k": 3, "exclude": exclude}).json()
     assert ids(body) == ["22423", "84879", "47566"]
 
 
@@ -114,7 +117,8 @@ INVALID = [
     ("/v1/users/%3Cscript%3E/recommendations", {}, f"user_id: {PATTERN}"),
     (USERS_PATH, {"segment": ""}, "segment: String should have at least 1 character"),
     (USERS_PATH, {"segment": "x" * 65}, "segment: String should have at most 64 characters"),
-    (USERS_PATH, {"exclude": ["a;b"]}, f"exclude.0: {PATTERN}"),
+    (USERS_PATH, {"exclude": ["a;b"]}, "exclude.0: String should match pattern '^[\\w .:@+=,-]+$'"),
+    (USERS_PATH, {"exclude": ",".join(map(str, range(101)))}, "exclude: at most 100 item ids, got 101"),
     (
         USERS_PATH,
         {"exclude": [str(i) for i in range(101)]},
