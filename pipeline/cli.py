@@ -36,14 +36,23 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
-    from pipeline import warehouse
-    from pipeline.ingest import ingest
+    from pipeline import aws, warehouse
+    from pipeline.ingest import ingest, parse_column_map
     from pipeline.settings import load_settings
 
-    settings = load_settings(args.config, warehouse=args.db)
-    column_map = settings.column_map | dict(pair.split("=", 1) for pair in args.map)
+    overrides = {"warehouse": args.db, "max_bad_fraction": args.max_bad_fraction}
+    settings = load_settings(args.config, **overrides)
+    column_map = settings.column_map | parse_column_map(args.map)
+    settings = load_settings(args.config, **overrides, column_map=column_map)  # validates the map
     with warehouse.connect(settings.warehouse) as con:
-        report = ingest(con, args.paths, column_map, list(settings.event_weights), settings.max_bad_fraction)
+        report = ingest(
+            con,
+            args.paths,
+            settings.column_map,
+            list(settings.event_weights),
+            settings.max_bad_fraction,
+            s3_client=lambda: aws.client("s3", settings),
+        )
     summary = report.as_dict()
     if args.json:
         _print_json(summary)
@@ -66,15 +75,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def parser() -> argparse.ArgumentParser:
-    root = argparse.ArgumentParser(prog="recs", description=__doc__)
-    sub = root.add_subparsers(dest="command", required=True)
-
-    run = sub.add_parser("run", help="run the nightly flow once")
-    run.add_argument("--events", nargs="+", required=True, help="event files or directories")
-    run.add_argument("--config", help="TOML settings file")
-    run.add_argument("--local-aws", action="store_true", help="start and stop a local moto server")
-    run.add_argument("--force", action="store_true", help="publish even if the quality gate refuses")
 def _table_client(args: argparse.Namespace):
     from pipeline import aws
     from pipeline.settings import load_settings
@@ -112,6 +112,15 @@ def cmd_show_user(args: argparse.Namespace) -> int:
     return 0
 
 
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="recs", description=__doc__)
+    sub = root.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run the nightly flow once")
+    run.add_argument("--events", nargs="+", required=True, help="event files or directories")
+    run.add_argument("--config", help="TOML settings file")
+    run.add_argument("--local-aws", action="store_true", help="start and stop a local moto server")
+    run.add_argument("--force", action="store_true", help="publish even if the quality gate refuses")
     run.add_argument("--json", action="store_true", help="end with one JSON summary line")
     run.set_defaults(func=cmd_run)
 
@@ -124,8 +133,9 @@ def cmd_show_user(args: argparse.Namespace) -> int:
         action="append",
         default=[],
         metavar="COLUMN=SOURCE",
-        help="read event column COLUMN from the file's SOURCE column",
+        help="read event column COLUMN from the file's SOURCE column, or from 'sql:EXPRESSION'",
     )
+    ing.add_argument("--max-bad-fraction", type=float, help="fail a file with more bad rows than this")
     ing.add_argument("--json", action="store_true")
     ing.set_defaults(func=cmd_ingest)
 
@@ -137,16 +147,6 @@ def cmd_show_user(args: argparse.Namespace) -> int:
     demo = sub.add_parser("demo", help="the whole product once, on the bundled data and a local AWS")
     demo.add_argument("--workdir", default="var/demo")
     demo.set_defaults(func=cmd_demo)
-    return root
-
-
-def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for chatty in ("httpx", "botocore", "urllib3"):
-        logging.getLogger(chatty).setLevel(logging.WARNING)
-    args = parser().parse_args(argv)
-    from pydantic import ValidationError
-
 
     versions = sub.add_parser("versions", help="published model versions, their metrics and row counts")
     versions.add_argument("--config", help="TOML settings file")
@@ -163,6 +163,16 @@ def main(argv: list[str] | None = None) -> int:
     show.add_argument("--k", type=int, help="how many items (default: all stored)")
     show.add_argument("--config", help="TOML settings file")
     show.set_defaults(func=cmd_show_user)
+    return root
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for chatty in ("httpx", "botocore", "urllib3"):
+        logging.getLogger(chatty).setLevel(logging.WARNING)
+    args = parser().parse_args(argv)
+    from pydantic import ValidationError
+
     from pipeline.errors import PipelineError
 
     try:

@@ -9,8 +9,10 @@ from pathlib import Path
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
+from prefect.runtime import flow_run
+from prefect.tasks import exponential_backoff
 
-from pipeline import artifact, aws, evaluate, interactions, publish, recommend, train, warehouse
+from pipeline import artifact, aws, evaluate, interactions, operations, publish, recommend, train, warehouse
 from pipeline.ingest import IngestReport, ingest
 from pipeline.interactions import Interactions
 from pipeline.settings import PipelineSettings, load_settings
@@ -26,37 +28,68 @@ class RunSummary:
     rows_published: int
     metrics: dict = field(default_factory=dict)
     ingest: dict = field(default_factory=dict)
+    data_quality: dict = field(default_factory=dict)
 
     def as_dict(self) -> dict:
         return asdict(self)
 
 
-task_defaults = {"cache_policy": NO_CACHE, "log_prints": True}
+task_defaults = {
+    "cache_policy": NO_CACHE,
+    "log_prints": True,
+    "timeout_seconds": operations.COMPUTE_TIMEOUT_SECONDS,
+    "on_failure": [operations.report_failed_stage],
+}
+# only I/O stages (S3, DynamoDB) retry, with exponential backoff, and only on transient errors
+network_task = task_defaults | {
+    "timeout_seconds": operations.IO_TIMEOUT_SECONDS,
+    "retries": operations.RETRIES,
+    "retry_delay_seconds": exponential_backoff(operations.BACKOFF_FACTOR),
+    "retry_jitter_factor": 0.5,
+    "retry_condition_fn": operations.retry_if_transient,
+}
 
 
-@task(**task_defaults)
+@task(**network_task)
 def ingest_events(settings: PipelineSettings, events: list[str]) -> IngestReport:
     with warehouse.connect(settings.warehouse) as con:
         return ingest(
-            con, events, settings.column_map, list(settings.event_weights), settings.max_bad_fraction
+            con,
+            events,
+            settings.column_map,
+            list(settings.event_weights),
+            settings.max_bad_fraction,
+            s3_client=lambda: aws.client("s3", settings),
         )
 
 
 @task(**task_defaults)
 def load_interactions(settings: PipelineSettings) -> Interactions:
     with warehouse.connect(settings.warehouse, read_only=True) as con:
-        return interactions.to_matrix(
-            interactions.interactions_frame(con, settings.event_weights, settings.exclude_items_regex)
-        )
+        return interactions.load_matrix(con, interactions.InteractionRules.from_settings(settings))
+
+
+@task(**task_defaults)
+def summarize_data(settings: PipelineSettings, report: IngestReport, data: Interactions) -> dict:
+    """The run's data-quality summary, printed and returned."""
+    with warehouse.connect(settings.warehouse, read_only=True) as con:
+        quality = interactions.quality_summary(con, report.as_dict(), data)
+    print(f"data quality:\n{quality.text()}")
+    return quality.as_dict()
 
 
 @task(**task_defaults)
 def load_holdout(settings: PipelineSettings) -> evaluate.Holdout:
     with warehouse.connect(settings.warehouse, read_only=True) as con:
-        before, after = interactions.split_by_time(
-            con, settings.event_weights, settings.exclude_items_regex, settings.holdout_days
+        train, test = interactions.split_matrices(
+            con,
+            interactions.InteractionRules.from_settings(settings),
+            settings.holdout_split,
+            settings.holdout_days,
+            settings.test_fraction,
+            settings.split_seed,
         )
-    return evaluate.make_holdout(interactions.to_matrix(before), interactions.to_matrix(after))
+    return evaluate.make_holdout(train, test)
 
 
 @task(**task_defaults)
@@ -81,6 +114,7 @@ def evaluate_model(model, holdout: evaluate.Holdout, k: int) -> dict:
 @task(**task_defaults)
 def precompute(model, data: Interactions, settings: PipelineSettings) -> recommend.Precomputed:
     with warehouse.connect(settings.warehouse, read_only=True) as con:
+        seen = interactions.seen_matrix(con, settings.exclude_items_regex, data)
         segments = (
             interactions.user_segments(con, settings.segment_column, data.user_ids)
             if settings.segment_column
@@ -90,7 +124,7 @@ def precompute(model, data: Interactions, settings: PipelineSettings) -> recomme
     return recommend.Precomputed(
         user_ids=data.user_ids,
         item_ids=data.item_ids,
-        users=recommend.top_k_for_users(model, data.user_items, settings.k),
+        users=recommend.top_k_for_users(model, seen, settings.k),
         similar=recommend.similar_items(model, settings.similar_k),
         popular=popular,
         k=settings.k,
@@ -118,7 +152,14 @@ def save_artifact(
     )
 
 
-@task(retries=3, retry_delay_seconds=[2, 10, 30], **task_defaults)
+@task(**network_task)
+def served_version(settings: PipelineSettings) -> tuple[str | None, dict | None]:
+    """The version being served and its artifact's meta (None, None before the first publish)."""
+    version = operations.served_version(aws.client("dynamodb", settings), settings.table_name)
+    return version, operations.served_model(settings.artifacts_dir, version)
+
+
+@task(**network_task)
 def publish_version(
     version: str, pre: recommend.Precomputed, metrics: dict, settings: PipelineSettings
 ) -> publish.PublishReport:
@@ -130,26 +171,45 @@ def publish_version(
         metrics,
         settings.ttl_days,
         settings.publish_workers,
-    )
         keep_versions=settings.keep_versions,
         max_attempts=settings.publish_max_attempts,
         create_table=settings.create_table,
+    )
 
 
-@flow(name="nightly")
+@flow(name="nightly", timeout_seconds=8 * 3600)
+@operations.one_run_at_a_time
 def nightly(
     events: list[str],
     config: str | None = None,
     force: bool = False,
     settings: PipelineSettings | None = None,
+    run_date: str | None = None,
 ) -> RunSummary:
     """Ingest new event files, train and measure a model, and publish it if it passes the gate."""
     log = get_run_logger()
     settings = settings or load_settings(config)
 
     # 1. log: append the new raw events
-    report = ingest_events(settings, events)
+    files = operations.resolve_events(events, run_date, flow_run.scheduled_start_time)
+    report = ingest_events(settings, files)
     log.info("ingest: %s", report.as_dict())
+
+    # 1b. decide: a model of the data and parameters of the served one is neither made nor published twice
+    data = load_interactions(settings)
+    served, served_meta = served_version(settings)
+    plan = operations.plan_run(
+        len(report.files_loaded),
+        artifact.fingerprint(data),
+        settings.als.model_dump(),
+        served,
+        served_meta,
+        settings.on_empty_day,
+        force,
+    )
+    log.info("plan: %s", plan.reason)
+    if not plan.train:
+        return RunSummary(served or "", False, plan.reason, *data.shape, 0, ingest=report.as_dict())
 
     # 2. measure: fit on all but the last days, score on them, compare with the popular baseline
     holdout = load_holdout(settings)
@@ -160,16 +220,20 @@ def nightly(
     log.info("quality gate: %s", gate.reason)
 
     # 3. train the model to serve on every interaction, and keep it as a versioned artifact
-    data = load_interactions(settings)
+    quality = summarize_data(settings, report, data)
     model = fit_model(data, settings)
     version = artifact.new_version()
     path = save_artifact(version, model, data, settings, metrics, gate)
     log.info("artifact %s saved to %s", version, path)
     summary = RunSummary(
-        version, False, gate.reason, data.shape[0], data.shape[1], 0, metrics, report.as_dict()
+        version, False, gate.reason, data.shape[0], data.shape[1], 0, metrics, report.as_dict(), quality
     )
     if not gate.passed and not force:
         log.warning("not publishing %s: %s", version, gate.reason)
+        return summary
+    if not plan.publish:
+        log.info("not publishing %s: %s", version, plan.reason)
+        summary.reason = plan.reason
         return summary
 
     # 4. precompute every answer and publish it under the new version, then flip the pointer

@@ -1,16 +1,37 @@
 """Ingest: append event files to the warehouse's ``raw_events``, as they came.
 
-Each file is loaded in its own transaction: its good rows go to ``raw_events``,
-rows that break a rule go to ``quarantine`` with the reason, and a row in
-``manifest`` records the file's size and checksum, so that loading the same file
-again adds nothing and a changed file under a loaded name is reported, not
-double-counted.
+Sources are files, directories (searched recursively), globs, or S3 URIs
+(``s3://bucket/prefix/``, ``s3://bucket/key``, ``s3://bucket/prefix/*.parquet``) of
+CSV, Parquet or JSON-lines files. S3 objects are listed and downloaded with boto3
+to a temporary directory, then loaded like local files; the manifest records the
+``s3://`` path, size and ETag.
+
+One call is one transaction: good rows go to ``raw_events``, rows that break a
+rule go to ``quarantine`` (file, row, reason, the row as JSON), each file gets a
+``manifest`` row, and new users and items get stable indices. If any file fails
+(unreadable, missing a required column, too many bad rows), the error names it
+and the warehouse is left exactly as it was.
+
+Column mapping: ``column_map`` names, for an event column (``user_id``,
+``item_id``, ``event_type``, ``ts``, ``quantity``, ``price``, ``country``), the
+file's column to read it from (``{"user_id": "CustomerID"}``), or, with a ``sql:``
+prefix, a DuckDB SQL expression over the file's columns (``{"event_type": "sql:CASE
+WHEN InvoiceNo LIKE 'C%' THEN 'return' ELSE 'purchase' END"}``, ``{"event_type":
+"sql:'purchase'"}``, ``{"ts": "sql:epoch_ms(t)"}``). CSV columns are read as text.
+
+Shapes: besides flat event rows, nested session JSON lines
+(``{"session": 1, "events": [{"aid": 7, "ts": epoch_ms, "type": "clicks"}]}``, the
+OTTO dataset's shape) are unnested, with ``session`` → user_id, ``aid`` → item_id,
+``ts`` (epoch ms) → ts and clicks/carts/orders → view/cart/purchase.
 """
 
 from __future__ import annotations
 
+import fnmatch
+import glob
 import hashlib
-from collections.abc import Iterable, Sequence
+import tempfile
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,18 +39,39 @@ import duckdb
 
 from pipeline.errors import PipelineError
 from pipeline.settings import REQUIRED_COLUMNS
+from pipeline.warehouse import extend_id_maps
 
 OPTIONAL_COLUMNS = ("quantity", "price", "country")
+EVENT_COLUMNS = REQUIRED_COLUMNS + OPTIONAL_COLUMNS
 READERS = {
-    ".parquet": "read_parquet('{path}')",
-    ".csv": "read_csv('{path}', header=true)",
+    ".parquet": "read_parquet('{path}', file_row_number=true)",
+    ".csv": "read_csv('{path}', header=true, all_varchar=true)",
     ".jsonl": "read_json('{path}', format='newline_delimited')",
+    ".ndjson": "read_json('{path}', format='newline_delimited')",
     ".json": "read_json('{path}', format='auto')",
+}
+SQL_PREFIX = "sql:"
+MAX_ABS_QUANTITY = 1e6
+MAX_PRICE = 1e7
+EARLIEST_TS = "1990-01-01"  # events before this, or over a day in the future, are "ts out of range"
+
+# nested session JSON lines (OTTO): one row per session, its events in a list
+SESSION_COLUMNS = {"session", "events"}
+SESSION_EVENTS = """
+    SELECT session, e.aid AS aid, e.ts AS ts, e."type" AS "type", source_row
+    FROM (SELECT session, unnest(events) AS e, row_number() OVER () AS source_row FROM {reader})
+"""
+SESSION_COLUMN_MAP = {
+    "user_id": "session",
+    "item_id": "aid",
+    "ts": "sql:epoch_ms(ts::BIGINT)",
+    "event_type": "sql:CASE \"type\" WHEN 'clicks' THEN 'view' WHEN 'carts' THEN 'cart' "
+    "WHEN 'orders' THEN 'purchase' ELSE \"type\" END",
 }
 
 
 class IngestError(PipelineError):
-    """An input file cannot be loaded; nothing of it was stored."""
+    """An input file cannot be loaded; nothing of this ingest call was stored."""
 
 
 @dataclass
@@ -39,6 +81,9 @@ class IngestReport:
     files_changed: list[str] = field(default_factory=list)
     rows_loaded: int = 0
     rows_quarantined: int = 0
+    quarantine_reasons: dict[str, int] = field(default_factory=dict)
+    new_users: int = 0
+    new_items: int = 0
 
     def as_dict(self) -> dict:
         return {
@@ -47,25 +92,23 @@ class IngestReport:
             "files_changed": self.files_changed,
             "rows_loaded": self.rows_loaded,
             "rows_quarantined": self.rows_quarantined,
+            "quarantine_reasons": self.quarantine_reasons,
+            "new_users": self.new_users,
+            "new_items": self.new_items,
         }
 
 
-def discover(sources: Iterable[Path | str]) -> list[Path]:
-    """Event files named by ``sources``: files as given, directories searched recursively."""
-    files: list[Path] = []
-    for source in map(Path, sources):
-        if source.is_dir():
-            found = sorted(p for p in source.rglob("*") if p.suffix.lower() in READERS)
-            if not found:
-                raise IngestError(f"{source}: directory holds no {'/'.join(READERS)} files")
-            files.extend(found)
-        elif source.is_file():
-            if source.suffix.lower() not in READERS:
-                raise IngestError(f"{source}: unsupported file type (expected {'/'.join(READERS)})")
-            files.append(source)
-        else:
-            raise IngestError(f"{source}: no such file or directory")
-    return files
+@dataclass(frozen=True)
+class SourceFile:
+    """One event file: ``name`` is what the manifest records, ``fetch`` makes it readable locally."""
+
+    name: str
+    size: int
+    checksum: Callable[[], str]
+    fetch: Callable[[Path], Path]
+
+
+# ---------------------------------------------------------------- finding the files
 
 
 def sha256_of(path: Path) -> str:
@@ -73,29 +116,138 @@ def sha256_of(path: Path) -> str:
     with path.open("rb") as f:
         while chunk := f.read(1 << 20):
             digest.update(chunk)
-    return digest.hexdigest()
+    return "sha256:" + digest.hexdigest()
+
+
+def _supported(name: str) -> bool:
+    return Path(name).suffix.lower() in READERS
+
+
+def _local_file(path: Path) -> SourceFile:
+    path = path.resolve()
+    return SourceFile(str(path), path.stat().st_size, lambda: sha256_of(path), lambda _tmp: path)
+
+
+def discover_local(source: str) -> list[SourceFile]:
+    """Files named by one local source: a file, a directory (recursive) or a glob."""
+    kinds = "/".join(READERS)
+    path = Path(source)
+    if any(c in source for c in "*?["):
+        found = sorted(Path(p) for p in glob.glob(source, recursive=True) if _supported(p))
+        if not found:
+            raise IngestError(f"{source}: pattern matches no {kinds} files")
+    elif path.is_dir():
+        found = sorted(p for p in path.rglob("*") if p.is_file() and _supported(p.name))
+        if not found:
+            raise IngestError(f"{source}: directory holds no {kinds} files")
+    elif path.is_file():
+        if not _supported(path.name):
+            raise IngestError(f"{source}: unsupported file type (expected {kinds})")
+        found = [path]
+    else:
+        raise IngestError(f"{source}: no such file or directory")
+    return [_local_file(p) for p in found]
+
+
+def _s3_object(s3, bucket: str, key: str, size: int, etag: str) -> SourceFile:
+    def fetch(tmp: Path) -> Path:
+        target = tmp / bucket / key
+        target.parent.mkdir(parents=True, exist_ok=True)
+        s3.download_file(bucket, key, str(target))
+        return target
+
+    return SourceFile(f"s3://{bucket}/{key}", size, lambda: "etag:" + etag.strip('"'), fetch)
+
+
+def discover_s3(source: str, s3) -> list[SourceFile]:
+    """Objects named by one ``s3://bucket/...`` source: a key, a prefix, or a glob over keys."""
+    bucket, _, key = source.removeprefix("s3://").partition("/")
+    pattern = key if any(c in key for c in "*?[") else None
+    prefix = key.split("*")[0].split("?")[0].split("[")[0] if pattern else key
+    try:
+        pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+        objects = [obj for page in pages for obj in page.get("Contents", [])]
+    except Exception as err:  # botocore raises many kinds; name the source and keep the cause
+        raise IngestError(f"{source}: cannot list S3 objects: {err}") from err
+    exact = [o for o in objects if o["Key"] == key]
+    if pattern:
+        chosen = [o for o in objects if fnmatch.fnmatchcase(o["Key"], pattern)]
+    elif exact:
+        chosen = exact
+    else:
+        folder = key if key.endswith("/") or not key else key + "/"
+        chosen = [o for o in objects if o["Key"].startswith(folder)]
+    chosen = sorted((o for o in chosen if _supported(o["Key"])), key=lambda o: o["Key"])
+    if not chosen:
+        raise IngestError(f"{source}: no {'/'.join(READERS)} objects there")
+    return [_s3_object(s3, bucket, o["Key"], o["Size"], o["ETag"]) for o in chosen]
+
+
+def discover(
+    sources: Iterable[Path | str], s3_client: Callable[[], object] | None = None
+) -> list[SourceFile]:
+    """Every event file named by ``sources``, in order, each once."""
+    files: dict[str, SourceFile] = {}
+    s3 = None
+    for source in map(str, sources):
+        if source.startswith("s3://"):
+            if s3 is None:
+                s3 = s3_client() if s3_client else _default_s3_client()
+            found = discover_s3(source, s3)
+        else:
+            found = discover_local(source)
+        files.update((f.name, f) for f in found if f.name not in files)
+    return list(files.values())
+
+
+def _default_s3_client():
+    import boto3
+
+    return boto3.client("s3")
+
+
+# ---------------------------------------------------------------- reading one file
+
+
+def quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
 
 
 def reader_sql(path: Path) -> str:
     return READERS[path.suffix.lower()].format(path=str(path).replace("'", "''"))
 
 
-def source_columns(con: duckdb.DuckDBPyConnection, path: Path) -> list[str]:
+def describe(con: duckdb.DuckDBPyConnection, sql: str, name: str) -> dict[str, str]:
     try:
-        return [row[0] for row in con.execute(f"DESCRIBE SELECT * FROM {reader_sql(path)}").fetchall()]
+        return {row[0]: row[1] for row in con.execute(f"DESCRIBE {sql}").fetchall()}
     except duckdb.Error as err:
-        raise IngestError(f"{path}: unreadable: {err}") from None
+        raise IngestError(f"{name}: unreadable: {err}") from None
+
+
+def flat_source(con: duckdb.DuckDBPyConnection, path: Path, name: str) -> tuple[str, dict[str, str]]:
+    """A SELECT giving the file as flat rows with ``source_row`` (1-based), and its default column map."""
+    reader = reader_sql(path)
+    columns = describe(con, f"SELECT * FROM {reader}", name)
+    if set(columns) >= SESSION_COLUMNS and columns["events"].startswith("STRUCT("):
+        return SESSION_EVENTS.format(reader=reader), SESSION_COLUMN_MAP
+    if "file_row_number" in columns:
+        return f"SELECT * EXCLUDE (file_row_number), file_row_number + 1 AS source_row FROM {reader}", {}
+    return f"SELECT *, row_number() OVER () AS source_row FROM {reader}", {}
+
+
+def column_sql(name: str, source: str | None, available: Sequence[str]) -> str:
+    """The SQL that reads event column ``name``: a mapped expression, a column, or NULL."""
+    if source is not None and source.startswith(SQL_PREFIX):
+        return f"({source[len(SQL_PREFIX) :]})"
+    source = source or name
+    return quote(source) if source in available else "NULL"
 
 
 def staging_sql(
-    path: Path, available: Sequence[str], column_map: dict[str, str], known_event_types: Sequence[str]
+    flat: str, available: Sequence[str], column_map: dict[str, str], known_event_types: Sequence[str]
 ) -> str:
     """One pass over the file: normalised columns plus the first rule each row breaks."""
-
-    def col(name: str) -> str:
-        source = column_map.get(name, name)
-        return f'"{source}"' if source in available else "NULL"
-
+    col = {c: column_sql(c, column_map.get(c), available) for c in EVENT_COLUMNS}
     known = ", ".join("'" + t.replace("'", "''") + "'" for t in known_event_types)
     return f"""
         SELECT *,
@@ -103,80 +255,122 @@ def staging_sql(
                 WHEN user_id IS NULL OR trim(user_id) = '' THEN 'missing user_id'
                 WHEN item_id IS NULL OR trim(item_id) = '' THEN 'missing item_id'
                 WHEN ts IS NULL THEN 'missing or unparseable ts'
+                WHEN ts < TIMESTAMP '{EARLIEST_TS}' OR ts > now()::TIMESTAMP + INTERVAL 1 DAY
+                    THEN 'ts out of range'
                 WHEN event_type IS NULL OR event_type NOT IN ({known}) THEN 'unknown event_type'
-                WHEN quantity IS NOT NULL AND abs(quantity) > 1e6 THEN 'absurd quantity'
+                WHEN abs(quantity) > {MAX_ABS_QUANTITY} THEN 'absurd quantity'
+                WHEN price < 0 OR price > {MAX_PRICE} THEN 'absurd price'
             END AS reason
         FROM (
             SELECT
-                TRY_CAST({col("user_id")} AS VARCHAR) AS user_id,
-                TRY_CAST({col("item_id")} AS VARCHAR) AS item_id,
-                lower(TRY_CAST({col("event_type")} AS VARCHAR)) AS event_type,
-                TRY_CAST({col("ts")} AS TIMESTAMP) AS ts,
-                TRY_CAST({col("quantity")} AS DOUBLE) AS quantity,
-                TRY_CAST({col("price")} AS DOUBLE) AS price,
-                TRY_CAST({col("country")} AS VARCHAR) AS country,
-                row_number() OVER () AS source_row
-            FROM {reader_sql(path)}
+                TRY_CAST({col["user_id"]} AS VARCHAR) AS user_id,
+                TRY_CAST({col["item_id"]} AS VARCHAR) AS item_id,
+                lower(TRY_CAST({col["event_type"]} AS VARCHAR)) AS event_type,
+                TRY_CAST({col["ts"]} AS TIMESTAMP) AS ts,
+                TRY_CAST({col["quantity"]} AS DOUBLE) AS quantity,
+                TRY_CAST({col["price"]} AS DOUBLE) AS price,
+                TRY_CAST({col["country"]} AS VARCHAR) AS country,
+                source_row
+            FROM ({flat})
         )
     """
 
 
+def check_columns(name: str, available: Sequence[str], column_map: dict[str, str]) -> None:
+    """Every required event column must come from a column of the file or an SQL expression."""
+    missing = [
+        column_map.get(c, c)
+        for c in REQUIRED_COLUMNS
+        if not column_map.get(c, c).startswith(SQL_PREFIX) and column_map.get(c, c) not in available
+    ]
+    if missing:
+        raise IngestError(
+            f"{name}: missing required column(s) {', '.join(missing)} (found: {', '.join(available)})"
+        )
+
+
+def parquet_rows(con: duckdb.DuckDBPyConnection, path: Path) -> int | None:
+    """The row count a Parquet file's footer states (None for other formats)."""
+    if path.suffix.lower() != ".parquet":
+        return None
+    sql = "SELECT sum(num_rows) FROM parquet_file_metadata(?)"
+    return int(con.execute(sql, [str(path)]).fetchone()[0] or 0)
+
+
 def load_file(
     con: duckdb.DuckDBPyConnection,
+    name: str,
+    file_id: int,
     path: Path,
     column_map: dict[str, str],
     known_event_types: Sequence[str],
     max_bad_fraction: float,
 ) -> tuple[int, int]:
-    """Stage one file and append it; returns (rows loaded, rows quarantined).
+    """Append one file's good rows and quarantine its bad ones; returns (loaded, quarantined).
 
     Runs inside the caller's transaction: an error leaves nothing of the file behind.
     """
-    available = source_columns(con, path)
-    missing = [c for c in REQUIRED_COLUMNS if column_map.get(c, c) not in available]
-    if missing:
-        wanted = ", ".join(column_map.get(c, c) for c in missing)
-        raise IngestError(f"{path}: missing required column(s) {wanted} (found: {', '.join(available)})")
-    staging = staging_sql(path, available, column_map, known_event_types)
+    flat, shape_map = flat_source(con, path, name)
+    column_map = shape_map | column_map
+    available = [c for c in describe(con, flat, name) if c != "source_row"]
+    check_columns(name, available, column_map)
+    staged = f"({staging_sql(flat, available, column_map, known_event_types)})"
     try:
-        con.execute(f"CREATE OR REPLACE TEMP TABLE staged AS {staging}")
+        con.execute(f"DESCRIBE SELECT * FROM {staged}")
     except duckdb.Error as err:
-        raise IngestError(f"{path}: unreadable: {err}") from None
-    good, bad = con.execute(
-        "SELECT count(*) FILTER (reason IS NULL), count(*) FILTER (reason IS NOT NULL) FROM staged"
-    ).fetchone()
-    if good + bad == 0:
-        raise IngestError(f"{path}: file holds no rows")
-    if bad / (good + bad) > max_bad_fraction:
-        reasons = con.execute(
-            "SELECT reason, count(*) FROM staged WHERE reason IS NOT NULL GROUP BY 1 ORDER BY 2 DESC"
-        ).fetchall()
-        summary = ", ".join(f"{n} {r}" for r, n in reasons)
-        raise IngestError(
-            f"{path}: {bad} of {good + bad} rows are bad ({bad / (good + bad):.1%}), over the "
-            f"max_bad_fraction of {max_bad_fraction:.1%}: {summary}"
-        )
-    name = str(path.resolve())
-    con.execute(
-        """INSERT INTO raw_events
-           SELECT user_id, item_id, event_type, ts, quantity, price, country, ?, source_row
-           FROM staged WHERE reason IS NULL""",
-        [name],
-    )
-    con.execute(
-        """INSERT INTO quarantine
-           SELECT ?, source_row, reason,
-                  to_json(struct_pack(user_id, item_id, event_type, ts, quantity, price, country))::VARCHAR,
-                  now()
-           FROM staged WHERE reason IS NOT NULL""",
-        [name],
-    )
-    con.execute(
-        "INSERT INTO manifest VALUES (?, ?, ?, ?, ?, now())",
-        [name, path.stat().st_size, sha256_of(path), good, bad],
-    )
-    con.execute("DROP TABLE staged")
+        mapped = {k: v for k, v in column_map.items() if v.startswith(SQL_PREFIX)}
+        raise IngestError(f"{name}: the column map {mapped} does not apply: {err}") from None
+    try:
+        good = con.execute(
+            f"""INSERT INTO raw_events
+                SELECT user_id, item_id, event_type, ts, quantity, price, country, $file_id, source_row
+                FROM {staged} WHERE reason IS NULL""",
+            {"file_id": file_id},
+        ).fetchone()[0]
+        bad = 0
+        if parquet_rows(con, path) != good:  # a Parquet footer saves the second pass when all are good
+            bad = con.execute(
+                f"""INSERT INTO quarantine
+                    SELECT $name, source_row, reason,
+                           to_json(struct_pack(user_id, item_id, event_type, ts, quantity, price, country)),
+                           now()
+                    FROM {staged} WHERE reason IS NOT NULL""",
+                {"name": name},
+            ).fetchone()[0]
+    except duckdb.Error as err:
+        raise IngestError(f"{name}: unreadable: {err}") from None
+    check_bad_fraction(con, name, good, bad, max_bad_fraction)
     return good, bad
+
+
+def check_bad_fraction(
+    con: duckdb.DuckDBPyConnection, name: str, good: int, bad: int, max_bad_fraction: float
+) -> None:
+    if good + bad == 0:
+        raise IngestError(f"{name}: file holds no rows")
+    if bad / (good + bad) <= max_bad_fraction:
+        return
+    reasons = con.execute(
+        "SELECT reason, count(*) FROM quarantine WHERE source_file = ? GROUP BY 1 ORDER BY 2 DESC, 1",
+        [name],
+    ).fetchall()
+    summary = ", ".join(f"{n} {r}" for r, n in reasons)
+    raise IngestError(
+        f"{name}: {bad} of {good + bad} rows are bad ({bad / (good + bad):.1%}), over the "
+        f"max_bad_fraction of {max_bad_fraction:.1%}: {summary}"
+    )
+
+
+# ---------------------------------------------------------------- the stage
+
+
+def already_loaded(con: duckdb.DuckDBPyConnection, source: SourceFile) -> str | None:
+    """'skipped' for a file loaded before unchanged, 'changed' for one changed since, else None."""
+    seen = con.execute("SELECT size_bytes, checksum FROM manifest WHERE path = ?", [source.name]).fetchone()
+    if seen is None:
+        return None
+    size, checksum = seen
+    return "skipped" if size == source.size and checksum == source.checksum() else "changed"
 
 
 def ingest(
@@ -185,32 +379,66 @@ def ingest(
     column_map: dict[str, str] | None = None,
     known_event_types: Sequence[str] = ("view", "cart", "purchase", "return"),
     max_bad_fraction: float = 0.05,
+    s3_client: Callable[[], object] | None = None,
 ) -> IngestReport:
     """Append every new file under ``sources`` to ``raw_events``; skip files already loaded.
 
     All files of one call load in one transaction: if any file fails, the error
-    names it and the warehouse is left exactly as it was.
+    names it and the warehouse is left exactly as it was. ``s3_client`` makes the
+    boto3 S3 client when a source is on S3 (default: ``boto3.client("s3")``).
     """
     report = IngestReport()
-    files = discover(sources)
+    files = discover(sources, s3_client)
+    loaded: list[int] = []
     con.begin()
     try:
-        for path in files:
-            name = str(path.resolve())
-            seen = con.execute("SELECT sha256, size_bytes FROM manifest WHERE path = ?", [name]).fetchone()
-            if seen is not None:
-                sha, size = seen
-                if size != path.stat().st_size or sha != sha256_of(path):
-                    report.files_changed.append(name)
-                else:
-                    report.files_skipped.append(name)
-                continue
-            good, bad = load_file(con, path, column_map or {}, known_event_types, max_bad_fraction)
-            report.files_loaded.append(name)
-            report.rows_loaded += good
-            report.rows_quarantined += bad
+        next_id = con.execute("SELECT coalesce(max(file_id), 0) + 1 FROM manifest").fetchone()[0]
+        with tempfile.TemporaryDirectory(prefix="recs-ingest-") as tmp:
+            for source in files:
+                state = already_loaded(con, source)
+                if state is not None:
+                    (report.files_skipped if state == "skipped" else report.files_changed).append(source.name)
+                    continue
+                file_id = next_id + len(loaded)
+                path = source.fetch(Path(tmp))
+                good, bad = load_file(
+                    con, source.name, file_id, path, column_map or {}, known_event_types, max_bad_fraction
+                )
+                con.execute(
+                    "INSERT INTO manifest VALUES (?, ?, ?, ?, ?, ?, now())",
+                    [source.name, file_id, source.size, source.checksum(), good, bad],
+                )
+                loaded.append(file_id)
+                report.files_loaded.append(source.name)
+                report.rows_loaded += good
+                report.rows_quarantined += bad
+        if loaded:
+            report.new_users, report.new_items = extend_id_maps(con, loaded[0])
+        report.quarantine_reasons = quarantine_reasons(con, report.files_loaded)
         con.commit()
     except BaseException:
         con.rollback()
         raise
     return report
+
+
+def quarantine_reasons(con: duckdb.DuckDBPyConnection, files: list[str]) -> dict[str, int]:
+    if not files:
+        return {}
+    rows = con.execute(
+        "SELECT reason, count(*) FROM quarantine WHERE source_file IN (SELECT unnest(?)) "
+        "GROUP BY 1 ORDER BY 2 DESC, 1",
+        [files],
+    ).fetchall()
+    return dict(rows)
+
+
+def parse_column_map(pairs: Iterable[str]) -> dict[str, str]:
+    """``["user_id=CustomerID", "event_type=sql:'purchase'"]`` as a column map."""
+    column_map = {}
+    for pair in pairs:
+        column, sep, source = pair.partition("=")
+        if not sep or not column.strip() or not source.strip():
+            raise IngestError(f"--map {pair!r}: expected COLUMN=SOURCE, e.g. user_id=CustomerID")
+        column_map[column.strip()] = source.strip()
+    return column_map

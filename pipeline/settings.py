@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -44,6 +45,12 @@ class PipelineSettings(BaseSettings):
         default_factory=lambda: {"view": 1.0, "cart": 3.0, "purchase": 5.0, "return": -5.0}
     )
     exclude_items_regex: str | None = None
+    half_life_days: float | None = Field(None, gt=0, description="time decay of event weights; None: none")
+    min_user_interactions: int = Field(1, ge=1, description="users with fewer items are dropped")
+    min_item_interactions: int = Field(1, ge=1, description="items with fewer users are dropped")
+    holdout_split: Literal["time", "random-per-user"] = "time"
+    test_fraction: float = Field(0.2, gt=0, lt=1, description="share of each user's items held out")
+    split_seed: int = 42
     segment_column: str | None = "country"
 
     # model, evaluation and the quality gate
@@ -68,6 +75,11 @@ class PipelineSettings(BaseSettings):
 
     # ingest rules
     max_bad_fraction: float = Field(0.05, ge=0, le=1)
+
+    # operations: what a nightly run does when the data and parameters are those of the served model
+    on_empty_day: Literal["skip", "retrain"] = Field(
+        "skip", description="skip: keep serving, train nothing; retrain: train and report, publish nothing"
+    )
 
     @field_validator("event_weights")
     @classmethod

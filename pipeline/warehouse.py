@@ -1,4 +1,12 @@
-"""The DuckDB warehouse file: its tables and how to open it."""
+"""The DuckDB warehouse file: its tables and how to open it.
+
+``raw_events``   every good event as it came (append-only), with the file (``file_id``) and row
+``quarantine``   every rejected row: file, row, the first rule it broke, the row as JSON
+``manifest``     one row per loaded file: path (local or ``s3://``), size, checksum, rows, load time
+``user_ids`` / ``item_ids``
+                 stable integer indices: an id keeps its index for as long as the warehouse
+                 lives (indices are never reused), new ids get the next ones in sorted order
+"""
 
 from __future__ import annotations
 
@@ -15,7 +23,7 @@ CREATE TABLE IF NOT EXISTS raw_events (
     quantity    DOUBLE,
     price       DOUBLE,
     country     VARCHAR,
-    source_file VARCHAR NOT NULL,
+    file_id     INTEGER NOT NULL,   -- the manifest row of the file it came from
     source_row  BIGINT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS quarantine (
@@ -27,12 +35,33 @@ CREATE TABLE IF NOT EXISTS quarantine (
 );
 CREATE TABLE IF NOT EXISTS manifest (
     path        VARCHAR PRIMARY KEY,
+    file_id     INTEGER NOT NULL UNIQUE,
     size_bytes  BIGINT NOT NULL,
-    sha256      VARCHAR NOT NULL,
+    checksum    VARCHAR NOT NULL,
     rows_loaded BIGINT NOT NULL,
     rows_quarantined BIGINT NOT NULL,
     loaded_at   TIMESTAMP NOT NULL
 );
+CREATE TABLE IF NOT EXISTS user_ids (
+    user_id     VARCHAR PRIMARY KEY,
+    idx         INTEGER NOT NULL UNIQUE,
+    first_seen  TIMESTAMP NOT NULL
+);
+CREATE TABLE IF NOT EXISTS item_ids (
+    item_id     VARCHAR PRIMARY KEY,
+    idx         INTEGER NOT NULL UNIQUE,
+    first_seen  TIMESTAMP NOT NULL
+);
+"""
+
+# new ids (in raw_events, not yet in the map) get the next indices, in sorted id order
+EXTEND_ID_MAP = """
+INSERT INTO {kind}_ids
+SELECT {kind}_id,
+       (SELECT coalesce(max(idx), -1) FROM {kind}_ids) + row_number() OVER (ORDER BY {kind}_id) AS idx,
+       now()
+FROM (SELECT DISTINCT {kind}_id FROM raw_events {where}) AS seen
+WHERE {kind}_id NOT IN (SELECT {kind}_id FROM {kind}_ids)
 """
 
 
@@ -47,3 +76,16 @@ def connect(path: Path | str, read_only: bool = False) -> duckdb.DuckDBPyConnect
     con = duckdb.connect(str(path))
     con.execute(SCHEMA)
     return con
+
+
+def extend_id_maps(con: duckdb.DuckDBPyConnection, from_file_id: int = 0) -> tuple[int, int]:
+    """Give every user and item of ``raw_events`` from files ``from_file_id`` on a stable index.
+
+    File ids only grow, so the files of one ingest call are those from its first id on.
+    Existing indices never change; returns (new users, new items).
+    """
+    added = []
+    for kind in ("user", "item"):
+        sql = EXTEND_ID_MAP.format(kind=kind, where="WHERE file_id >= ?")
+        added.append(con.execute(sql, [from_file_id]).fetchone()[0])
+    return added[0], added[1]
