@@ -459,6 +459,21 @@ def retire_old_versions(client, table: str, keep: int) -> list[str]:
     return retired
 
 
+def finish_version(
+    client, table: str, version: str, k: int, written_of: tuple[int, int], pks: list[str], keep_versions: int
+) -> tuple[str | None, bool, list[str]]:
+    """Verify a written version, flip the pointer to it, mark it published and retire old versions.
+
+    For a sharded publish: ``begin_version`` once, ``write_rows`` per shard, then this with
+    the shards' summed count. Returns (previous version, whether the pointer changed, retired).
+    """
+    written, expected = written_of
+    verify_version(client, table, version, written, expected, pks)
+    previous, flipped = flip_pointer(client, table, version, k)
+    set_status(client, table, version, "published", rows_done=expected, published_at=round(time.time(), 6))
+    return previous, flipped, retire_old_versions(client, table, keep_versions)
+
+
 # --- the stage ------------------------------------------------------------------------------------
 
 
@@ -504,10 +519,9 @@ def publish(
     )  # fmt: skip
 
     # verify, flip, retire
-    verify_version(client, table, version, start.rows_done + written, pre.n_rows, keys)
-    previous, flipped = flip_pointer(client, table, version, pre.k)
-    set_status(client, table, version, "published", rows_done=pre.n_rows, published_at=round(time.time(), 6))
-    retired = retire_old_versions(client, table, keep_versions)
+    previous, flipped, retired = finish_version(
+        client, table, version, pre.k, (start.rows_done + written, pre.n_rows), keys, keep_versions
+    )
     seconds = time.perf_counter() - started
     log.info(
         "published %s: %d rows in %.1fs (%.0f rows/s; resumed after %d; previous: %s; retired: %s)",
