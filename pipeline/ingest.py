@@ -213,6 +213,10 @@ def quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+def first_line(err: Exception) -> str:
+    return str(err).strip().splitlines()[0]
+
+
 def reader_sql(path: Path) -> str:
     return READERS[path.suffix.lower()].format(path=str(path).replace("'", "''"))
 
@@ -221,7 +225,7 @@ def describe(con: duckdb.DuckDBPyConnection, sql: str, name: str) -> dict[str, s
     try:
         return {row[0]: row[1] for row in con.execute(f"DESCRIBE {sql}").fetchall()}
     except duckdb.Error as err:
-        raise IngestError(f"{name}: unreadable: {err}") from None
+        raise IngestError(f"{name}: unreadable: {first_line(err)}") from None
 
 
 def flat_source(con: duckdb.DuckDBPyConnection, path: Path, name: str) -> tuple[str, dict[str, str]]:
@@ -319,7 +323,7 @@ def load_file(
         con.execute(f"DESCRIBE SELECT * FROM {staged}")
     except duckdb.Error as err:
         mapped = {k: v for k, v in column_map.items() if v.startswith(SQL_PREFIX)}
-        raise IngestError(f"{name}: the column map {mapped} does not apply: {err}") from None
+        raise IngestError(f"{name}: the column map {mapped} does not apply: {first_line(err)}") from None
     try:
         good = con.execute(
             f"""INSERT INTO raw_events
@@ -338,7 +342,7 @@ def load_file(
                 {"name": name},
             ).fetchone()[0]
     except duckdb.Error as err:
-        raise IngestError(f"{name}: unreadable: {err}") from None
+        raise IngestError(f"{name}: unreadable: {first_line(err)}") from None
     check_bad_fraction(con, name, good, bad, max_bad_fraction)
     return good, bad
 
