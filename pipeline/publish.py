@@ -232,22 +232,27 @@ def set_status(client, table: str, version: str, status: str, **numbers: float) 
 # --- 3. the rows ----------------------------------------------------------------------------------
 
 
-def _ranked(top: TopK, i: int, item_ids) -> contract.RankedItems:
-    idx, scores = top.row(i)
-    return contract.RankedItems(tuple(item_ids[idx].tolist()), tuple(scores.tolist()))
+def _lists(top: TopK, quoted_ids: np.ndarray) -> Iterator[tuple[str, str]]:
+    """Each row's ``items`` and ``scores`` JSON, as ``contract.encode_row`` writes them.
+
+    Item ids are JSON-quoted once per version rather than once per row; padding (-1) is dropped.
+    """
+    for ids, scores in zip(top.ids.tolist(), top.scores.tolist(), strict=True):
+        keep = [i for i in ids if i >= 0]
+        yield "[" + ",".join(quoted_ids[keep].tolist()) + "]", contract.scores_json(scores[: len(keep)])
 
 
 def version_rows(version: str, pre: Precomputed, expires_at: int) -> Iterator[dict]:
     """Every DynamoDB item of a version, in a fixed order: users, then items, then popular segments."""
-    for i, user_id in enumerate(pre.user_ids.tolist()):
-        ranked = _ranked(pre.users, i, pre.item_ids)
-        yield contract.encode_row(contract.user_pk(user_id), version, ranked, expires_at)
-    for j, item_id in enumerate(pre.item_ids.tolist()):
-        ranked = _ranked(pre.similar, j, pre.item_ids)
-        yield contract.encode_row(contract.item_pk(item_id), version, ranked, expires_at)
-    for segment in sorted(pre.popular):
-        ranked = _ranked(pre.popular[segment], 0, pre.item_ids)
-        yield contract.encode_row(contract.popular_pk(segment), version, ranked, expires_at)
+    quoted = np.array([json.dumps(i) for i in pre.item_ids.tolist()], dtype=object)
+    keyed = [
+        ((contract.user_pk(u) for u in pre.user_ids.tolist()), pre.users),
+        ((contract.item_pk(i) for i in pre.item_ids.tolist()), pre.similar),
+        *(([contract.popular_pk(s)], pre.popular[s]) for s in sorted(pre.popular)),
+    ]
+    for pks, top in keyed:
+        for pk, (items_json, scores_json) in zip(pks, _lists(top, quoted), strict=True):
+            yield contract.encode_json_row(pk, version, items_json, scores_json, expires_at)
 
 
 def check_keys(pre: Precomputed, sample: int = VERIFY_SAMPLE, seed: int = 0) -> list[str]:

@@ -50,3 +50,11 @@ def test_pointer_round_trips_with_and_without_previous():
 def test_scores_are_plain_json_numbers():
     item = contract.encode_row("popular#global", "v", contract.RankedItems(("a",), (0.1,)), 1)
     assert json.loads(item["scores"]["S"]) == [0.1]
+
+
+def test_scores_that_are_not_finite_are_refused():
+    with pytest.raises(ValueError, match=r"scores must be finite numbers to be stored, got \[0.5,nan\]"):
+        contract.scores_json([0.5, float("nan")])
+    assert contract.scores_json([1234.5, 1e-05]) == "[1234,1e-05]"
+    scores = contract.decode_row({"items": {"S": '["a"]'}, "scores": {"S": "[1234]"}}).scores
+    assert scores == (1234.0,) and isinstance(scores[0], float)

@@ -165,3 +165,21 @@ def test_the_flip_is_refused_when_the_pointer_changes_under_it(dynamodb, table_n
 def test_the_fingerprint_changes_with_the_answers_and_not_otherwise():
     assert publish.fingerprint(make_precomputed(seed=1)) == publish.fingerprint(make_precomputed(seed=1))
     assert publish.fingerprint(make_precomputed(seed=1)) != publish.fingerprint(make_precomputed(seed=2))
+
+
+def test_version_rows_are_exactly_what_the_contract_encodes_with_padding_dropped():
+    pre = make_precomputed(users=6, items=8, k=4, segments=("France", 'Côte "d"'))
+    pre.users.ids[2, 2:] = -1  # a user with only 2 candidates left
+    rows = list(publish.version_rows("v1", pre, expires_at=7))
+    expected = []
+    for pks, top in [
+        ([contract.user_pk(u) for u in pre.user_ids], pre.users),
+        ([contract.item_pk(i) for i in pre.item_ids], pre.similar),
+        *(([contract.popular_pk(s)], pre.popular[s]) for s in sorted(pre.popular)),
+    ]:
+        for n, pk in enumerate(pks):
+            idx, scores = top.row(n)
+            ranked = contract.RankedItems(tuple(pre.item_ids[idx].tolist()), tuple(scores.tolist()))
+            expected.append(contract.encode_row(pk, "v1", ranked, 7))
+    assert rows == expected
+    assert len(contract.decode_row(rows[2]).item_ids) == 2
