@@ -183,3 +183,12 @@ def test_version_rows_are_exactly_what_the_contract_encodes_with_padding_dropped
             expected.append(contract.encode_row(pk, "v1", ranked, 7))
     assert rows == expected
     assert len(contract.decode_row(rows[2]).item_ids) == 2
+
+
+def test_a_long_publish_shows_a_progress_bar_with_rows_per_second(dynamodb, table_name, capsys):
+    pre = make_precomputed(users=30, items=10, k=3)
+    run_publish(dynamodb, table_name, "v1", pre, progress=True)
+    err = capsys.readouterr().err
+    assert "publish v1: 100%" in err and "rows/s" in err
+    run_publish(dynamodb, table_name, "v2", make_precomputed(30, 10, 3, seed=5))  # short: no bar
+    assert "publish v2" not in capsys.readouterr().err
