@@ -5,7 +5,12 @@ its recommendations:
 
     model.npz        implicit's own save format (factors and parameters), loaded without pickle
     ids.npz          user_ids and item_ids: row i of the factors is user_ids[i] / item_ids[i]
-    meta.json        version, parameters, metrics, data fingerprint, code and library versions
+    meta.json        version, parameters, the tuning table, metrics, the quality-gate decision,
+                     data fingerprint, code version (git commit, else package version), library versions
+    report.md, *.png the human run report (pipeline/report.py), when the flow wrote one
+
+A model the quality gate refused is saved too (``meta["status"] == "refused"``), so it can be
+inspected; nothing publishes a version without naming it.
 
 Versions sort by creation time and are unique: ``20261122T021500Z-3f9a1c``.
 """
@@ -16,6 +21,7 @@ import hashlib
 import json
 import platform
 import secrets
+import subprocess
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata
@@ -26,7 +32,8 @@ from implicit.cpu.als import AlternatingLeastSquares
 
 from pipeline.interactions import Interactions
 
-LIBRARIES = ("implicit", "numpy", "scipy", "duckdb", "prefect", "boto3")
+LIBRARIES = ("implicit", "numpy", "scipy", "pandas", "duckdb", "prefect", "boto3", "threadpoolctl")
+PACKAGE = "recs"
 
 
 @dataclass
@@ -58,13 +65,39 @@ def library_versions() -> dict[str, str]:
     return {"python": platform.python_version()} | {name: metadata.version(name) for name in LIBRARIES}
 
 
+def code_version() -> str:
+    """The git commit of the checkout this code runs from (``+dirty`` when it has changes), else
+    the installed package's version."""
+    here = Path(__file__).resolve().parent
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=5, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no", "--", str(here)],
+            cwd=here,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return f"{PACKAGE} {metadata.version(PACKAGE)}"
+    return f"git:{commit}{'+dirty' if dirty else ''}"
+
+
 def save(artifact: Artifact, root: Path) -> Path:
     """Write the artifact under ``root/<version>/``; an existing version is never overwritten."""
     path = Path(root) / artifact.version
     path.mkdir(parents=True, exist_ok=False)
     artifact.model.save(str(path / "model.npz"))
     np.savez(path / "ids.npz", user_ids=artifact.user_ids.astype(str), item_ids=artifact.item_ids.astype(str))
-    meta = {"version": artifact.version, "libraries": library_versions(), **artifact.meta}
+    meta = {
+        "version": artifact.version,
+        "code_version": code_version(),
+        "libraries": library_versions(),
+        **artifact.meta,
+    }
     (path / "meta.json").write_text(json.dumps(meta, indent=2, default=str))
     return path
 
@@ -76,11 +109,33 @@ def load(root: Path, version: str) -> Artifact:
     model = AlternatingLeastSquares.load(str(path / "model.npz"))
     with np.load(path / "ids.npz", allow_pickle=False) as ids:
         user_ids, item_ids = ids["user_ids"], ids["item_ids"]
-    meta = json.loads((path / "meta.json").read_text())
-    return Artifact(version, model, user_ids, item_ids, meta)
+    return Artifact(version, model, user_ids, item_ids, load_meta(root, version))
+
+
+def load_meta(root: Path, version: str) -> dict:
+    """The meta.json of one version, without loading its factors."""
+    path = Path(root) / version / "meta.json"
+    if not path.exists():
+        raise FileNotFoundError(f"no model artifact for version {version} under {root}")
+    return json.loads(path.read_text())
 
 
 def list_versions(root: Path) -> list[str]:
     """Every saved version under ``root``, oldest first."""
     root = Path(root)
     return sorted(p.name for p in root.iterdir() if (p / "meta.json").exists()) if root.exists() else []
+
+
+def history(root: Path) -> list[dict]:
+    """The meta of every saved version, oldest first."""
+    return [load_meta(root, version) for version in list_versions(root)]
+
+
+def last_search(root: Path) -> dict | None:
+    """The tuning record (winner, trial table, ``tuned_at``) of the newest version whose
+    parameters came from a search rather than being reused; None when there is none."""
+    for meta in reversed(history(root)):
+        tuning = meta.get("tuning") or {}
+        if tuning.get("source") == "search":
+            return tuning | {"version": meta["version"]}
+    return None

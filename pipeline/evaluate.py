@@ -1,25 +1,60 @@
-"""Evaluate: ranking metrics on a time-based holdout, a popularity baseline, the quality gate."""
+"""Evaluate: holdout splits, ranking metrics, slices, baselines and the quality gate.
+
+Per user with at least one held-out item, then averaged over those users
+(``relevant`` is 0/1, ``hits`` marks the recommended positions that are relevant):
+
+    precision@k  hits in the top k / k
+    recall@k     hits / number of held-out items
+    ndcg@k       DCG / ideal DCG, binary gains, 1/log2(rank + 1) discounts, ideal over min(held-out, k)
+    map@k        sum of precision@i over the hit positions i / min(held-out, k)
+    hit_rate@k   1 when there is at least one hit
+    mrr@k        1 / rank of the first hit, 0 when none
+
+Over all lists: ``coverage@k`` is the share of the catalogue recommended to at
+least one user; ``popularity_rank@k`` the mean training-popularity rank of the
+recommended items as a share of the catalogue (0 = the most popular item,
+higher = less popularity bias). Every metric is computed with numpy over whole
+matrices, never per user in Python: 100k users take about a second.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import warnings
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
 
+import duckdb
 import numpy as np
+import pandas as pd
 import scipy.sparse as sp
+from implicit.nearest_neighbours import CosineRecommender
+from implicit.utils import ParameterWarning
 
+from pipeline import interactions, recommend
+from pipeline.errors import PipelineError
 from pipeline.interactions import Interactions
+
+SPLITS = ("time", "random-per-user")
+RANKING = ("precision", "recall", "ndcg", "map", "hit_rate", "mrr")
+
+
+class EvaluationError(PipelineError):
+    """The holdout or the lists to score cannot give a meaningful measurement."""
 
 
 @dataclass(frozen=True)
 class Holdout:
-    """Training interactions before a cutoff and the new (user, item) pairs after it."""
+    """Training interactions and the held-out (user, item) pairs to predict."""
 
     train: Interactions
-    test: sp.csr_matrix  # same shape and ids as train; 1 where the user took up a new item
+    test: sp.csr_matrix  # same shape and ids as train; 1 where the user took up a held-out item
 
     @property
     def test_users(self) -> np.ndarray:
         return np.flatnonzero(np.diff(self.test.indptr))
+
+
+# --- splits -------------------------------------------------------------------------------------
 
 
 def make_holdout(train: Interactions, later: Interactions) -> Holdout:
@@ -48,38 +83,121 @@ def to_same_index(data: Interactions, like: Interactions) -> sp.csr_matrix:
     return sp.csr_matrix((coo.data[keep], (rows[coo.row[keep]], cols[coo.col[keep]])), shape=like.shape)
 
 
-def ranking_metrics(recommended: np.ndarray, relevant: sp.csr_matrix, k: int) -> dict[str, float]:
-    """Mean precision, recall, NDCG, MAP, hit rate and MRR at k over the rows of ``recommended``.
+def split_per_user(data: Interactions, test_fraction: float, seed: int, min_train: int = 1) -> Holdout:
+    """Hold out a random ``test_fraction`` of each user's items, the same ones for the same seed.
 
-    ``recommended`` is (n_users, >=k) item indices (-1 = none) and ``relevant`` the
-    matching (n_users, n_items) 0/1 matrix of held-out items.
+    A user with more than ``min_train`` items holds out ``max(1, round(fraction x items))`` of
+    them, never leaving fewer than ``min_train`` to train on; lighter users keep everything.
     """
-    recommended = recommended[:, :k]
+    if not 0 < test_fraction < 1:
+        raise EvaluationError(f"test_fraction must be between 0 and 1 (exclusive), got {test_fraction}")
+    m = data.user_items.tocsr()
+    m.sort_indices()
+    counts = np.diff(m.indptr)
+    n_test = np.clip(np.rint(counts * test_fraction), 1, None).astype(np.int64)
+    n_test = np.where(counts > min_train, np.minimum(n_test, counts - min_train), 0)
+    rows = np.repeat(np.arange(m.shape[0]), counts)
+    order = np.lexsort((np.random.default_rng(seed).random(m.nnz), rows))
+    rank_in_row = np.empty(m.nnz, dtype=np.int64)
+    rank_in_row[order] = np.arange(m.nnz) - m.indptr[rows[order]]
+    held = rank_in_row < n_test[rows]
+    train = sp.csr_matrix((np.where(held, 0, m.data), m.indices.copy(), m.indptr.copy()), shape=m.shape)
+    test = sp.csr_matrix((held.astype(np.float32), m.indices.copy(), m.indptr.copy()), shape=m.shape)
+    train.eliminate_zeros()
+    test.eliminate_zeros()
+    return Holdout(Interactions(train, data.user_ids, data.item_ids), test)
+
+
+def load_holdout(
+    con: duckdb.DuckDBPyConnection,
+    event_weights: dict[str, float],
+    exclude_items_regex: str | None,
+    split: str,
+    holdout_days: int,
+    test_fraction: float,
+    seed: int,
+) -> Holdout:
+    """The warehouse's interactions split by time (the last ``holdout_days``) or at random per user."""
+    if split == "time":
+        before, after = interactions.split_by_time(con, event_weights, exclude_items_regex, holdout_days)
+        return make_holdout(interactions.to_matrix(before), interactions.to_matrix(after))
+    if split == "random-per-user":
+        frame = interactions.interactions_frame(con, event_weights, exclude_items_regex)
+        return split_per_user(interactions.to_matrix(frame), test_fraction, seed)
+    raise EvaluationError(f"split must be one of {SPLITS}, got {split!r}")
+
+
+# --- metrics ------------------------------------------------------------------------------------
+
+
+def hit_matrix(recommended: np.ndarray, relevant: sp.csr_matrix) -> np.ndarray:
+    """Boolean (n_users, n_columns): is ``recommended[u, j]`` among the relevant items of user u."""
+    relevant = relevant.tocsr()
+    relevant.sort_indices()
+    n_items = np.int64(relevant.shape[1])
+    rows = np.repeat(np.arange(relevant.shape[0], dtype=np.int64), np.diff(relevant.indptr))
+    wanted = rows * n_items + relevant.indices  # sorted: rows ascending, columns sorted within
+    if len(wanted) == 0:
+        return np.zeros(recommended.shape, dtype=bool)
+    codes = np.arange(len(recommended), dtype=np.int64)[:, None] * n_items + recommended
+    at = np.minimum(np.searchsorted(wanted, codes), len(wanted) - 1)
+    return (recommended >= 0) & (wanted[at] == codes)
+
+
+def per_user_metrics(
+    recommended: np.ndarray, relevant: sp.csr_matrix, k: int | Sequence[int]
+) -> dict[str, np.ndarray]:
+    """Each ranking metric at each k for every row; NaN for rows without held-out items."""
+    if recommended.shape[0] != relevant.shape[0]:
+        raise EvaluationError(
+            f"recommended has {recommended.shape[0]} rows but relevant has {relevant.shape[0]}: "
+            "they must hold one row per user, in the same order"
+        )
+    ks = [int(k)] if isinstance(k, int | np.integer) else [int(each) for each in k]
+    relevant = relevant.tocsr().copy()
+    relevant.data[:] = 1
+    relevant.eliminate_zeros()
     n_relevant = np.diff(relevant.indptr)
-    has_test = n_relevant > 0
-    recommended, relevant, n_relevant = recommended[has_test], relevant[has_test], n_relevant[has_test]
-    if len(recommended) == 0:
-        raise ValueError("no user has held-out items: the holdout is empty")
-    n_items = relevant.shape[1]
-    rows = np.arange(len(recommended))[:, None]
-    rec_codes = np.where(recommended >= 0, rows * n_items + recommended, -1)
-    coo = relevant.tocoo()
-    hits = np.isin(rec_codes, coo.row.astype(np.int64) * n_items + coo.col)
+    all_hits = hit_matrix(recommended[:, : max(ks)], relevant).astype(np.float64)
+    out = {}
+    for each in ks:
+        out |= _metrics_at(all_hits[:, :each], n_relevant, each)
+    return out
+
+
+def _metrics_at(hits: np.ndarray, n_relevant: np.ndarray, k: int) -> dict[str, np.ndarray]:
     ideal = np.minimum(n_relevant, k)
     discounts = 1.0 / np.log2(np.arange(2, k + 2))
-    dcg = (hits * discounts[: hits.shape[1]]).sum(axis=1)
-    idcg = np.cumsum(discounts)[ideal - 1]
-    precision_at_i = np.cumsum(hits, axis=1) / np.arange(1, hits.shape[1] + 1)
-    first_hit = np.where(hits.any(axis=1), hits.argmax(axis=1) + 1, np.inf)
-    return {
-        f"precision@{k}": float((hits.sum(axis=1) / k).mean()),
-        f"recall@{k}": float((hits.sum(axis=1) / ideal).mean()),
-        f"ndcg@{k}": float((dcg / idcg).mean()),
-        f"map@{k}": float(((precision_at_i * hits).sum(axis=1) / ideal).mean()),
-        f"hit_rate@{k}": float(hits.any(axis=1).mean()),
-        f"mrr@{k}": float((1.0 / first_hit).mean()),
-        "users": int(len(recommended)),
-    }
+    with np.errstate(divide="ignore", invalid="ignore"):
+        idcg = np.concatenate([[0.0], np.cumsum(discounts)])[ideal]
+        precision_at_i = np.cumsum(hits, axis=1) / np.arange(1, hits.shape[1] + 1)
+        first = np.where(hits.any(axis=1), hits.argmax(axis=1) + 1.0, np.inf)
+        values = {
+            "precision": hits.sum(axis=1) / k,
+            "recall": hits.sum(axis=1) / n_relevant,
+            "ndcg": (hits * discounts[: hits.shape[1]]).sum(axis=1) / idcg,
+            "map": (precision_at_i * hits).sum(axis=1) / ideal,
+            "hit_rate": hits.any(axis=1).astype(np.float64),
+            "mrr": 1.0 / first,
+        }
+    no_test = n_relevant == 0
+    return {f"{name}@{k}": np.where(no_test, np.nan, v) for name, v in values.items()}
+
+
+def ranking_metrics(
+    recommended: np.ndarray, relevant: sp.csr_matrix, k: int | Sequence[int]
+) -> dict[str, float]:
+    """Mean of each ranking metric over the rows with held-out items, at one k or several."""
+    return summarise(per_user_metrics(recommended, relevant, k))
+
+
+def summarise(per_user: dict[str, np.ndarray], rows: np.ndarray | None = None) -> dict[str, float]:
+    """Means over the rows (all, or a boolean mask) that have held-out items; ``users`` counts them."""
+    first = next(iter(per_user.values()))
+    mask = ~np.isnan(first) if rows is None else (~np.isnan(first) & rows)
+    if not mask.any():
+        raise EvaluationError("no user has held-out items: the holdout (or this slice of it) is empty")
+    return {name: float(v[mask].mean()) for name, v in per_user.items()} | {"users": int(mask.sum())}
 
 
 def coverage(recommended: np.ndarray, n_items: int) -> float:
@@ -87,24 +205,217 @@ def coverage(recommended: np.ndarray, n_items: int) -> float:
     return float(len(np.unique(recommended[recommended >= 0])) / max(n_items, 1))
 
 
+def popularity_ranks(user_items: sp.csr_matrix) -> np.ndarray:
+    """Each item's rank by number of training users, 0 = most popular (ties by index)."""
+    order = np.argsort(-recommend.item_popularity(user_items), kind="stable")
+    ranks = np.empty(len(order), dtype=np.int64)
+    ranks[order] = np.arange(len(order))
+    return ranks
+
+
+def popularity_rank(recommended: np.ndarray, ranks: np.ndarray) -> float:
+    """Mean popularity rank of the recommended items as a share of the catalogue (0 = most popular)."""
+    shown = recommended[recommended >= 0]
+    return float(ranks[shown].mean() / max(len(ranks) - 1, 1)) if len(shown) else float("nan")
+
+
+def popularity_curve(
+    lists: dict[str, np.ndarray], user_items: sp.csr_matrix, bins: int = 20
+) -> dict[str, list[float]]:
+    """Share of training interactions and of each model's recommendations per popularity bucket.
+
+    Items are ordered from most to least popular and cut into ``bins`` buckets of equal item
+    counts; a flat recommended curve means no popularity bias, a curve above the
+    interactions at the left means the model over-recommends the head.
+    """
+    ranks = popularity_ranks(user_items)
+    bucket = np.minimum(ranks * bins // max(len(ranks), 1), bins - 1)
+    interacted = np.bincount(bucket[user_items.indices], minlength=bins).astype(np.float64)
+    curve = {"bucket": [float(b) for b in (np.arange(bins) + 0.5) / bins]}
+    curve["interactions"] = (interacted / max(interacted.sum(), 1)).tolist()
+    for name, ids in lists.items():
+        shown = np.bincount(bucket[ids[ids >= 0]], minlength=bins).astype(np.float64)
+        curve[name] = (shown / max(shown.sum(), 1)).tolist()
+    return curve
+
+
+# --- slices -------------------------------------------------------------------------------------
+
+
+def user_slices(
+    user_items: sp.csr_matrix,
+    users: np.ndarray,
+    attributes: pd.Series | None = None,
+    cold_max: int = 3,
+    heavy_quantile: float = 0.9,
+    top_values: int = 5,
+) -> dict[str, np.ndarray]:
+    """Boolean masks over ``users``: cold (at most ``cold_max`` training items), heavy (the top
+    ``1 - heavy_quantile`` by training items) and one per frequent value of a user attribute.
+
+    ``attributes`` is indexed by user row (matrix row), e.g. ``interactions.user_segments``.
+    """
+    activity = np.diff(user_items.indptr)
+    heavy_from = np.quantile(activity, heavy_quantile) if len(activity) else 0
+    slices = {
+        f"cold (<= {cold_max} items)": activity[users] <= cold_max,
+        f"heavy (>= {heavy_from:.0f} items)": activity[users] >= max(heavy_from, cold_max + 1),
+    }
+    if attributes is not None and len(attributes):
+        values = attributes.reindex(users).to_numpy()
+        name = attributes.name or "attribute"
+        for value in attributes.reindex(users).value_counts().index[:top_values]:
+            slices[f"{name}={value}"] = values == value
+    return slices
+
+
+def long_tail(relevant: sp.csr_matrix, user_items: sp.csr_matrix, head_share: float = 0.5) -> sp.csr_matrix:
+    """``relevant`` keeping only long-tail items: those outside the most popular items that
+    together hold ``head_share`` of the training interactions."""
+    popularity = recommend.item_popularity(user_items)
+    order = np.argsort(-popularity, kind="stable")
+    cumulative = np.cumsum(popularity[order]) / max(popularity.sum(), 1)
+    head = order[: int(np.searchsorted(cumulative, head_share)) + 1]
+    keep = np.ones(relevant.shape[1], dtype=bool)
+    keep[head] = False
+    tail = relevant.tocsr() @ sp.diags(keep.astype(np.float32))
+    tail = sp.csr_matrix(tail)
+    tail.eliminate_zeros()
+    return tail
+
+
+# --- one measurement of several lists ------------------------------------------------------------
+
+
+@dataclass
+class Evaluation:
+    """Metrics of a model and its baselines on one holdout: overall, per slice, popularity curve."""
+
+    k: int
+    ks: list[int]
+    overall: dict[str, dict[str, float]]  # list name -> metric -> value
+    slices: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)  # slice -> name -> ..
+    curve: dict[str, list[float]] = field(default_factory=dict)
+
+    @property
+    def headline(self) -> str:
+        return f"ndcg@{self.k}"
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def measure(
+    lists: dict[str, np.ndarray],
+    holdout: Holdout,
+    users: np.ndarray,
+    k: int,
+    ks: Sequence[int] = (),
+    attributes: pd.Series | None = None,
+) -> Evaluation:
+    """Score each named set of lists (rows = ``users``, best first) against the holdout.
+
+    Every list is scored on the same users and the same held-out items, overall and per slice
+    (cold users, heavy users, long-tail items, each frequent attribute value).
+    """
+    ks = sorted({k, *ks})
+    relevant = holdout.test[users]
+    train = holdout.train.user_items
+    ranks = popularity_ranks(train)
+    tail = long_tail(relevant, train)
+    slices = user_slices(train, users, attributes)
+    overall, by_slice = {}, {}
+    for name, ids in lists.items():
+        per_user = per_user_metrics(ids, relevant, ks)
+        tail_per_user = per_user_metrics(ids, tail, ks)
+        catalogue = {f"coverage@{each}": coverage(ids[:, :each], train.shape[1]) for each in ks}
+        catalogue |= {f"popularity_rank@{each}": popularity_rank(ids[:, :each], ranks) for each in ks}
+        catalogue |= {
+            "coverage": catalogue[f"coverage@{k}"],
+            "popularity_rank": catalogue[f"popularity_rank@{k}"],
+        }
+        overall[name] = summarise(per_user) | catalogue
+        for slice_name, mask in slices.items():
+            if (mask & ~np.isnan(per_user[f"ndcg@{k}"])).any():
+                by_slice.setdefault(slice_name, {})[name] = summarise(per_user, mask)
+        if (~np.isnan(tail_per_user[f"ndcg@{k}"])).any():
+            by_slice.setdefault("long-tail items", {})[name] = summarise(tail_per_user)
+    curve = popularity_curve({name: ids[:, :k] for name, ids in lists.items()}, train)
+    return Evaluation(k, ks, overall, by_slice, curve)
+
+
+def baseline_lists(
+    holdout: Holdout, users: np.ndarray, k: int, item_knn: bool = True
+) -> dict[str, np.ndarray]:
+    """The baselines' lists for ``users``: most-popular and (optionally) item-item cosine neighbours."""
+    train = holdout.train.user_items
+    lists = {"popular": recommend.popular_top_k(train, k, users).ids}
+    if item_knn:
+        knn = CosineRecommender(K=100)
+        with warnings.catch_warnings():  # implicit converts its own intermediate matrix to CSR and warns
+            warnings.filterwarnings("ignore", category=ParameterWarning)
+            knn.fit(train, show_progress=False)
+        lists["item_knn"] = recommend.top_k_for_users(knn, train, k, users).ids
+    return lists
+
+
+# --- the quality gate ---------------------------------------------------------------------------
+
+
 @dataclass(frozen=True)
 class GateDecision:
     passed: bool
     reason: str
+    checks: list[dict] = field(default_factory=list)  # name, value, needed, passed
 
 
 def quality_gate(
-    model: dict[str, float], baseline: dict[str, float], k: int, min_lift: float
+    model: dict[str, float],
+    baseline: dict[str, float],
+    k: int,
+    min_lift: float,
+    published: dict[str, float] | None = None,
+    tolerance: float = 0.0,
+    published_version: str | None = None,
 ) -> GateDecision:
-    """Publish only a model whose NDCG@k beats the popularity baseline by ``min_lift`` (relative)."""
+    """Publish only a model whose NDCG@k beats the popularity baseline by ``min_lift`` (relative)
+    and, when a version is published, is not below that version's NDCG@k by more than
+    ``tolerance`` (relative), both measured on the same holdout."""
     key = f"ndcg@{k}"
-    needed = baseline[key] * (1 + min_lift)
-    if model[key] > needed:
-        return GateDecision(
-            True, f"{key} {model[key]:.4f} > popular {baseline[key]:.4f} x {1 + min_lift:.2f}"
+    checks = [
+        {
+            "name": f"beats popular by {min_lift:.0%}",
+            "value": model[key],
+            "needed": baseline[key] * (1 + min_lift),
+            "passed": model[key] > baseline[key] * (1 + min_lift),
+        }
+    ]
+    if published is not None:
+        needed = published[key] * (1 - tolerance)
+        checks.append(
+            {
+                "name": f"within {tolerance:.0%} of published {published_version or ''}".rstrip(),
+                "value": model[key],
+                "needed": needed,
+                "passed": model[key] >= needed,
+            }
         )
-    return GateDecision(
-        False,
-        f"{key} {model[key]:.4f} does not beat the popularity baseline {baseline[key]:.4f} "
-        f"by the required {min_lift:.0%}",
-    )
+    failed = [c for c in checks if not c["passed"]]
+    if not failed:
+        parts = [f"popular {baseline[key]:.4f} x {1 + min_lift:.2f}"]
+        if published is not None:
+            parts.append(f"published {published_version} {published[key]:.4f} x {1 - tolerance:.2f}")
+        return GateDecision(True, f"{key} {model[key]:.4f} passes: > {' and >= '.join(parts)}", checks)
+    reasons = []
+    for check in failed:
+        if check["name"].startswith("beats popular"):
+            reasons.append(
+                f"{key} {model[key]:.4f} does not beat the popularity baseline {baseline[key]:.4f} "
+                f"by the required {min_lift:.0%}"
+            )
+        else:
+            reasons.append(
+                f"{key} {model[key]:.4f} is more than {tolerance:.0%} below the published version "
+                f"{published_version} ({published[key]:.4f}) on the same holdout"
+            )
+    return GateDecision(False, "; ".join(reasons), checks)

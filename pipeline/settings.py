@@ -27,6 +27,17 @@ class ALSParams(BaseModel):
     random_state: int = 42
 
 
+class TuningSettings(BaseModel):
+    """The budgeted ALS parameter search (pipeline/tune.py), run on a validation split of training data."""
+
+    enabled: bool = True
+    every_days: float = Field(7.0, ge=0, description="search again after this long; 0: every run")
+    max_trials: int = Field(12, ge=1, le=1000)
+    max_seconds: float = Field(120.0, gt=0, description="no new trial starts after this long")
+    validation_fraction: float = Field(0.2, gt=0, lt=1)
+    seed: int = 0
+
+
 class PipelineSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="RECS_", env_nested_delimiter="__", extra="forbid")
 
@@ -61,6 +72,11 @@ class PipelineSettings(BaseSettings):
     min_lift_over_popular: float = Field(
         0.0, description="relative NDCG lift over the popularity baseline a model must show"
     )
+    eval_ks: list[int] = Field(default_factory=lambda: [5, 20], description="more k, besides eval_k")
+    max_drop_vs_published: float = Field(
+        0.02, ge=0, le=1, description="relative NDCG drop below the published version the gate tolerates"
+    )
+    tuning: TuningSettings = Field(default_factory=TuningSettings)
 
     # precompute and publish
     k: int = Field(50, ge=1, le=200)
