@@ -1,0 +1,278 @@
+"""Operations of the nightly flow: safe re-runs, empty days, retries of network stages only, the failed
+stage named, one run at a time, and the scheduled deployment."""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import datetime
+
+import boto3
+import duckdb
+import pytest
+from botocore.exceptions import ClientError
+
+from pipeline import operations
+from pipeline.errors import PipelineError
+from pipeline.synthetic import SyntheticSpec, write_daily
+
+TINY = SyntheticSpec(events=5_000, users=250, items=100, days=10, clusters=6, seed=11)
+
+
+# --- plain rules, no Prefect -----------------------------------------------------------------------
+
+SERVED = {"data_fingerprint": "fp1", "params": {"factors": 8}}
+
+
+@pytest.mark.parametrize(
+    ("new_files", "fingerprint", "params", "version", "served", "policy", "force", "expected"),
+    [
+        (3, "fp1", {"factors": 8}, None, None, "skip", False, (True, True, "no version is served")),
+        (3, "fp2", {"factors": 8}, "v1", SERVED, "skip", False, (True, True, "data changed")),
+        (0, "fp1", {"factors": 16}, "v1", SERVED, "skip", False, (True, True, "params changed")),
+        (0, "fp2", {"factors": 8}, "v1", SERVED, "skip", False, (True, True, "data changed")),
+        (0, "fp1", {"factors": 8}, "v1", SERVED, "skip", False, (False, False, "empty day")),
+        (0, "fp1", {"factors": 8}, "v1", SERVED, "retrain", False, (True, False, "empty day")),
+        (2, "fp1", {"factors": 8}, "v1", SERVED, "skip", False, (False, False, "changed no interaction")),
+        (0, "fp1", {"factors": 8}, "v1", SERVED, "skip", True, (True, True, "forced")),
+        (0, "fp1", {"factors": 8}, "v1", None, "skip", False, (True, True, "no artifact here")),
+    ],
+)
+def test_plan_run(new_files, fingerprint, params, version, served, policy, force, expected):
+    plan = operations.plan_run(new_files, fingerprint, params, version, served, policy, force)
+    assert (plan.train, plan.publish) == expected[:2]
+    assert expected[2] in plan.reason
+
+
+def client_error(code: str, status: int) -> ClientError:
+    return ClientError({"Error": {"Code": code}, "ResponseMetadata": {"HTTPStatusCode": status}}, "Op")
+
+
+def wrapped(err: Exception) -> PipelineError:
+    try:
+        raise PipelineError("publishing failed") from err
+    except PipelineError as outer:
+        return outer
+
+
+@pytest.mark.parametrize(
+    ("err", "transient"),
+    [
+        (ConnectionResetError("reset by peer"), True),
+        (TimeoutError("read timed out"), True),
+        (client_error("ThrottlingException", 400), True),
+        (client_error("InternalServerError", 500), True),
+        (wrapped(client_error("ProvisionedThroughputExceededException", 400)), True),
+        (client_error("AccessDeniedException", 400), False),
+        (wrapped(client_error("ValidationException", 400)), False),
+        (FileNotFoundError("events/missing.parquet"), False),
+        (PipelineError("table has key schema {'id': 'HASH'}"), False),
+        (ValueError("bad"), False),
+    ],
+)
+def test_only_network_and_throttling_errors_are_transient(err, transient):
+    assert operations.is_transient(err) is transient
+
+
+def test_run_date_fills_the_event_path():
+    assert operations.resolve_events(["in/{run_date}/"], "2026-03-04") == ["in/2026-03-04/"]
+    scheduled = datetime(2026, 3, 5, 2, 0)
+    assert operations.resolve_events(["in/{run_date}"], None, scheduled) == ["in/2026-03-04"]
+    assert operations.resolve_events(["in/all"], None, scheduled) == ["in/all"]
+    with pytest.raises(PipelineError, match="run_date must be a date as YYYY-MM-DD, got '4 March'"):
+        operations.resolve_events(["in/{run_date}"], "4 March")
+
+
+# --- the flow against the local AWS -----------------------------------------------------------------
+
+
+@pytest.fixture
+def days(tmp_path):
+    """The tiny log as one file per day, the last day held back for a later run."""
+    files = write_daily(TINY, tmp_path / "all")
+    first, last = tmp_path / "first", tmp_path / "last"
+    first.mkdir()
+    last.mkdir()
+    for path in files[:-1]:
+        path.rename(first / path.name)
+    files[-1].rename(last / files[-1].name)
+    return first, last
+
+
+@pytest.fixture
+def settings(tmp_path, local_aws, table_name):
+    from pipeline.settings import load_settings
+
+    return load_settings(
+        warehouse=tmp_path / "warehouse.duckdb",
+        artifacts_dir=tmp_path / "artifacts",
+        table_name=table_name,
+        aws_endpoint_url=local_aws.endpoint_url,
+        holdout_days=2,
+        k=10,
+        similar_k=5,
+        min_lift_over_popular=-1.0,
+        publish_workers=2,
+    )
+
+
+def raw_events(settings) -> int:
+    with duckdb.connect(str(settings.warehouse), read_only=True) as con:
+        return con.execute("SELECT count(*) FROM raw_events").fetchone()[0]
+
+
+def pointer(dynamodb, table: str) -> str:
+    return operations.served_version(dynamodb, table)
+
+
+def test_rerun_for_the_same_day_changes_nothing(days, settings, dynamodb, prefect_harness):
+    from pipeline.flow import nightly
+
+    first, last = days
+    one = nightly(events=[str(first)], settings=settings)
+    assert one.published
+    rows = raw_events(settings)
+
+    again = nightly(events=[str(first)], settings=settings)
+    assert not again.published
+    assert again.model_version == one.model_version
+    assert "empty day" in again.reason and "keep serving it" in again.reason
+    assert raw_events(settings) == rows  # no duplicated events
+    assert pointer(dynamodb, settings.table_name) == one.model_version
+    assert again.metrics == {}  # nothing was trained
+
+    retrained = nightly(events=[str(first)], settings=settings.model_copy(update={"on_empty_day": "retrain"}))
+    assert not retrained.published and retrained.metrics  # trained and measured, not published twice
+    assert pointer(dynamodb, settings.table_name) == one.model_version
+
+    forced = nightly(events=[str(first)], settings=settings, force=True)
+    assert forced.published and forced.model_version != one.model_version
+
+    new_day = nightly(events=[str(first), str(last)], settings=settings)
+    assert new_day.published and new_day.ingest["files_loaded"] == 1
+    assert raw_events(settings) > rows
+    assert pointer(dynamodb, settings.table_name) == new_day.model_version
+
+
+@pytest.fixture
+def inject():
+    """Make a DynamoDB operation fail through a botocore event hook on boto3's default session (the one
+    the pipeline's clients are made from); yields a function to arm it and the list of injected calls."""
+    session = boto3._get_default_session()
+    hooks = []
+    injected: list[str] = []
+
+    def arm(operation: str, error, times: int):
+        def hook(**kwargs):
+            if len(injected) < times:
+                injected.append(operation)
+                raise error
+
+        session.events.register(f"before-send.dynamodb.{operation}", hook)
+        hooks.append((f"before-send.dynamodb.{operation}", hook))
+
+    yield arm, injected
+    for event, hook in hooks:
+        session.events.unregister(event, hook)
+
+
+def failure_artifact() -> str | None:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    with get_client(sync_client=True) as client:
+        found = client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[operations.FAILURE_ARTIFACT])),
+            limit=1,
+        )
+    return found[0].data if found else None
+
+
+def test_a_dropped_dynamodb_connection_is_retried_with_backoff(
+    days, settings, dynamodb, inject, prefect_harness
+):
+    from pipeline.flow import nightly
+
+    arm, injected = inject
+    arm("BatchWriteItem", ConnectionResetError("connection reset by peer (injected)"), times=1)
+    started = time.monotonic()
+    summary = nightly(events=[str(days[0])], settings=settings)
+    assert injected == ["BatchWriteItem"]
+    assert summary.published  # the publish stage's second attempt wrote every row
+    assert pointer(dynamodb, settings.table_name) == summary.model_version
+    assert time.monotonic() - started >= operations.BACKOFF_FACTOR * 0.5  # it waited before retrying
+
+
+def test_a_refused_write_is_not_retried_and_the_run_names_the_stage(
+    days, settings, dynamodb, inject, prefect_harness
+):
+    from prefect.exceptions import FailedRun
+
+    from pipeline.flow import nightly
+
+    arm, injected = inject
+    denied = client_error("AccessDeniedException", 400)
+    arm("BatchWriteItem", denied, times=1000)
+    with pytest.raises((PipelineError, FailedRun)):
+        nightly(events=[str(days[0])], settings=settings)
+    report = failure_artifact()
+    assert report is not None
+    assert "stage: `publish_version`" in report
+    assert "attempts: 1" in report and "AccessDeniedException" in report
+    assert pointer(dynamodb, settings.table_name) is None  # nothing was served
+
+
+def test_a_second_run_waits_then_refuses_while_one_holds_the_slot(days, settings, prefect_harness):
+    from prefect.concurrency.sync import concurrency
+
+    from pipeline.flow import nightly
+
+    operations.ensure_slot()
+    holding, release = threading.Event(), threading.Event()
+
+    def first_run():  # stands in for a long nightly run: holds the same slot
+        with concurrency(operations.SLOT_NAME, occupy=1, strict=True):
+            holding.set()
+            release.wait(60)
+
+    holder = threading.Thread(target=first_run)
+    holder.start()
+    try:
+        assert holding.wait(30)
+        started = time.monotonic()
+        refused = "another nightly run holds the 'recs-nightly'"
+        with pytest.raises(operations.RunInProgressError, match=refused):
+            nightly(events=[str(days[0])], settings=settings)
+        assert time.monotonic() - started >= operations.SLOT_WAIT_SECONDS
+        assert not settings.warehouse.exists()  # the refused run did nothing
+    finally:
+        release.set()
+        holder.join(30)
+    assert nightly(events=[str(days[0])], settings=settings).published  # the slot is free again
+
+
+def test_the_deployment_carries_the_schedule_and_parameters(tmp_path):
+    from pipeline.schedule import nightly_deployment
+
+    deployment = nightly_deployment(
+        events=[str(tmp_path / "incoming" / "{run_date}")],
+        config="sample_data/retail.toml",
+        cron="30 1 * * *",
+        timezone="Europe/Paris",
+    )
+    (schedule,) = deployment.schedules
+    assert schedule.schedule.cron == "30 1 * * *"
+    assert schedule.schedule.timezone == "Europe/Paris"
+    assert deployment.parameters["config"] == "sample_data/retail.toml"
+    assert deployment.parameters["events"] == [str(tmp_path / "incoming" / "{run_date}")]
+    assert deployment.parameters["force"] is False
+    assert deployment.concurrency_limit == 1
+
+
+def test_the_deployment_refuses_a_bad_cron():
+    from pipeline.schedule import ScheduleError, nightly_deployment
+
+    with pytest.raises(ScheduleError, match="cron '61 2 \\* \\* \\*' is not a valid cron expression"):
+        nightly_deployment(events=["x"], cron="61 2 * * *")
+    with pytest.raises(ScheduleError, match="timezone 'Mars/Olympus' is not an IANA timezone"):
+        nightly_deployment(events=["x"], timezone="Mars/Olympus")
