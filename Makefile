@@ -15,8 +15,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
 
+# the demo keeps its Prefect database in var/ unless you point it at your own Prefect API
 demo: $(STAMP)
-	$(BIN)/recs demo
+	PREFECT_HOME=$${PREFECT_HOME:-$(CURDIR)/var/prefect} $(BIN)/recs demo
 
 test: $(STAMP)
 	$(BIN)/ruff check pipeline lambda_api infra sample_data tests

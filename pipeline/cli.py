@@ -170,6 +170,9 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for chatty in ("httpx", "botocore", "urllib3"):
         logging.getLogger(chatty).setLevel(logging.WARNING)
+    # without a Prefect server configured, a run starts a temporary one; its first start creates
+    # the database, which can take longer than Prefect's 20 s default on a small, busy machine
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
     args = parser().parse_args(argv)
     from pydantic import ValidationError
 

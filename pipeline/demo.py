@@ -62,6 +62,20 @@ def serve_api(env: dict[str, str], startup_timeout: float = 30.0):
         process.wait(timeout=10)
 
 
+def stage_seconds(flow_run_id) -> list[tuple[str, float]]:
+    """How long each task of a flow run took, as Prefect recorded it, in start order."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+    from prefect.client.schemas.sorting import TaskRunSort
+
+    with get_client(sync_client=True) as client:
+        runs = client.read_task_runs(
+            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])),
+            sort=TaskRunSort.EXPECTED_START_TIME_ASC,
+        )
+    return [(run.name.rsplit("-", 1)[0], run.total_run_time.total_seconds()) for run in runs]
+
+
 def example_users(settings: PipelineSettings) -> list[str]:
     """Three real customers of different activity (heaviest, median, light) and one unknown id."""
     with warehouse.connect(settings.warehouse, read_only=True) as con:
@@ -96,14 +110,22 @@ def run_demo(workdir: Path = Path("var/demo"), k: int = 5) -> None:
         )
         print(f"local AWS (moto) at {aws.endpoint_url}; running the nightly flow on {SAMPLE / 'events'}")
         started = time.perf_counter()
-        summary = nightly(events=[str(SAMPLE / "events")], settings=settings)
+        state = nightly(events=[str(SAMPLE / "events")], settings=settings, return_state=True)
+        summary = state.result()
         print(
-            f"\nnightly flow: model {summary.model_version}, {summary.users:,} users x {summary.items:,} items,"
-            f" {summary.rows_published:,} rows published in {time.perf_counter() - started:.1f}s"
+            f"\nnightly flow: model {summary.model_version}, {summary.users:,} users x "
+            f"{summary.items:,} items, {summary.rows_published:,} rows published "
+            f"in {time.perf_counter() - started:.1f}s"
         )
         model, popular = summary.metrics["model"], summary.metrics["popular"]
         key = f"ndcg@{settings.eval_k}"
         print(f"holdout {key}: ALS {model[key]:.4f} vs popular {popular[key]:.4f} ({summary.reason})")
+        print(
+            "stage seconds: "
+            + ", ".join(
+                f"{name} {seconds:.1f}" for name, seconds in stage_seconds(state.state_details.flow_run_id)
+            )
+        )
         api_env = {**aws.environment(), "RECS_TABLE_NAME": settings.table_name}
         with serve_api(api_env) as base_url:
             print(f"\nAPI on {base_url}; asking for the top {k} of four users:")
