@@ -74,18 +74,18 @@ class Interactions:
 
 
 PAIRS_SQL = """
-WITH weights(event_type, weight) AS (VALUES {weights}),
+WITH weights(event_type, code, weight) AS (VALUES {weights}),
 events AS (
-    SELECT DISTINCT u.idx AS u, i.idx AS i, e.event_type, e.ts
+    SELECT DISTINCT u.idx AS u, i.idx AS i, w.code, e.ts
     FROM raw_events e
+    JOIN weights w USING (event_type)
     JOIN user_ids u ON u.user_id = e.user_id
     JOIN item_ids i ON i.item_id = e.item_id
-    WHERE e.ts >= $since AND e.ts < $until
-      AND ($exclude IS NULL OR NOT regexp_full_match(e.item_id, $exclude))
+    WHERE {where}
 ),
 pairs AS (
     SELECT e.u, e.i, sum(w.weight * {decay}) AS weight
-    FROM events e JOIN weights w USING (event_type)
+    FROM events e JOIN weights w USING (code)
     GROUP BY e.u, e.i
     HAVING sum(w.weight * {decay}) > 0
 ),
@@ -113,20 +113,30 @@ def _sql_string(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def pairs_sql(rules: InteractionRules) -> str:
-    """The query giving (u, i, weight) by stable index; parameters from ``pairs_params``."""
-    weights = ", ".join(f"({_sql_string(t)}, {float(w)})" for t, w in rules.event_weights.items())
+def pairs_sql(rules: InteractionRules, since: datetime = datetime.min, until: datetime = datetime.max) -> str:
+    """The query giving (u, i, weight) by stable index; parameters from ``pairs_params``.
+
+    Conditions that would hold for every row are left out of the SQL, not just bound.
+    """
+    weights = ", ".join(
+        f"({_sql_string(t)}, {code}, {float(w)})" for code, (t, w) in enumerate(rules.event_weights.items())
+    )
     decay = "1.0"
     if rules.half_life_days is not None:
         decay = DECAY_SQL.format(seconds=float(rules.half_life_days) * 86_400)
-    return PAIRS_SQL.format(weights=weights, decay=decay)
+    where = [
+        *(["e.ts >= $since"] if since != datetime.min else []),
+        *(["e.ts < $until"] if until != datetime.max else []),
+        *(["NOT regexp_full_match(e.item_id, $exclude)"] if rules.exclude_items_regex else []),
+    ]
+    return PAIRS_SQL.format(weights=weights, decay=decay, where=" AND ".join(where) or "true")
 
 
 def pairs_params(rules: InteractionRules, since: datetime, until: datetime) -> dict:
     return {
-        "since": since,
-        "until": until,
-        "exclude": rules.exclude_items_regex,
+        **({"since": since} if since != datetime.min else {}),
+        **({"until": until} if until != datetime.max else {}),
+        **({"exclude": rules.exclude_items_regex} if rules.exclude_items_regex else {}),
         "min_item": rules.min_item_interactions,
         "min_user": rules.min_user_interactions,
     }
@@ -158,7 +168,7 @@ def interactions_frame(
     rules = _as_rules(rules, exclude_items_regex)
     return con.execute(
         f"""SELECT uid.user_id, iid.item_id, p.weight
-            FROM ({pairs_sql(rules)}) p
+            FROM ({pairs_sql(rules, since, until)}) p
             JOIN user_ids uid ON uid.idx = p.u JOIN item_ids iid ON iid.idx = p.i""",
         pairs_params(rules, since, until),
     ).df()
@@ -279,7 +289,7 @@ def load_matrix(
     until: datetime = datetime.max,
 ) -> Interactions:
     """The interactions of events in [since, until) as a matrix: what training reads."""
-    pairs = con.execute(pairs_sql(rules), pairs_params(rules, since, until)).fetchnumpy()
+    pairs = con.execute(pairs_sql(rules, since, until), pairs_params(rules, since, until)).fetchnumpy()
     return matrix_from_pairs(
         pairs["u"], pairs["i"], pairs["weight"], id_map(con, "user"), id_map(con, "item")
     )
