@@ -198,7 +198,7 @@ def plan_run(
         reason = f"served version {served_version} has no artifact here to compare with"
         return RunPlan(True, True, reason, served_version)
     same_data = served.get("data_fingerprint") == fingerprint
-    same_params = served.get("params") == params
+    same_params = served.get("configured_params", served.get("params")) == params  # before tuning
     if not (same_data and same_params):
         changed = " and ".join(n for n, same in (("data", same_data), ("params", same_params)) if not same)
         return RunPlan(True, True, f"{changed} changed since served version {served_version}", served_version)

@@ -22,6 +22,7 @@ TINY = SyntheticSpec(events=5_000, users=250, items=100, days=10, clusters=6, se
 # --- plain rules, no Prefect -----------------------------------------------------------------------
 
 SERVED = {"data_fingerprint": "fp1", "params": {"factors": 8}}
+TUNED = {"data_fingerprint": "fp1", "params": {"factors": 32}, "configured_params": {"factors": 8}}
 
 
 @pytest.mark.parametrize(
@@ -36,6 +37,8 @@ SERVED = {"data_fingerprint": "fp1", "params": {"factors": 8}}
         (2, "fp1", {"factors": 8}, "v1", SERVED, "skip", False, (False, False, "changed no interaction")),
         (0, "fp1", {"factors": 8}, "v1", SERVED, "skip", True, (True, True, "forced")),
         (0, "fp1", {"factors": 8}, "v1", None, "skip", False, (True, True, "no artifact here")),
+        (0, "fp1", {"factors": 8}, "v1", TUNED, "skip", False, (False, False, "empty day")),
+        (0, "fp1", {"factors": 16}, "v1", TUNED, "skip", False, (True, True, "params changed")),
     ],
 )
 def test_plan_run(new_files, fingerprint, params, version, served, policy, force, expected):
