@@ -112,6 +112,35 @@ def cmd_show_user(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    import tempfile
+
+    from pipeline import evaluate, interactions, report, tune, warehouse
+    from pipeline.ingest import ingest
+    from pipeline.settings import load_settings
+
+    settings = load_settings(args.config)
+    column_map = settings.column_map | dict(pair.split("=", 1) for pair in args.map)
+    trials = {"max_trials": args.trials} if args.trials else {}
+    budget = settings.tuning.model_copy(update={"seed": args.seed} | trials)
+    split = args.split or ("time" if args.holdout_days else settings.holdout_split)
+    days = args.holdout_days or settings.holdout_days
+    with tempfile.TemporaryDirectory() as tmp, warehouse.connect(Path(tmp) / "events.duckdb") as con:
+        ingest(con, args.events, column_map, list(settings.event_weights), settings.max_bad_fraction)
+        rules = interactions.InteractionRules.from_settings(settings)
+        holdout = evaluate.load_holdout(con, rules, split, days, args.test_fraction, args.seed)
+        countries = interactions.user_segments(con, "country", holdout.train.user_ids).rename("country")
+        evaluation, tuned = tune.tuned_evaluation(
+            holdout, budget, args.k, settings.als, (), countries, settings.use_gpu
+        )
+    print(f"{split} split, {len(holdout.test_users)} test users; tuned in {len(tuned.trials)} trials")
+    print(report.markdown_table(report.metric_rows(evaluation.as_dict())))
+    print(report.markdown_table(report.slice_rows(evaluation.as_dict())))
+    if args.json:
+        _print_json(evaluate.as_summary(evaluation, tuned.best.model_dump()))
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="recs", description=__doc__)
     sub = root.add_subparsers(dest="command", required=True)
@@ -152,6 +181,20 @@ def parser() -> argparse.ArgumentParser:
     versions.add_argument("--config", help="TOML settings file")
     versions.add_argument("--json", action="store_true", help="one JSON line per version")
     versions.set_defaults(func=cmd_versions)
+
+    ev = sub.add_parser("evaluate", help="tune and measure ALS vs baselines on any event log")
+    ev.add_argument("--events", nargs="+", required=True, help="event files or directories")
+    ev.add_argument("--split", choices=["random-per-user", "time"], help="default: settings.holdout_split")
+    held = ev.add_mutually_exclusive_group()
+    held.add_argument("--test-fraction", type=float, default=0.2, help="random split: share held out")
+    held.add_argument("--holdout-days", type=int, help="time split: the last D days are held out")
+    ev.add_argument("--k", type=int, default=10)
+    ev.add_argument("--seed", type=int, default=42, help="seed of the split and of the search")
+    ev.add_argument("--trials", type=int, help="tuning budget in trials (default from settings)")
+    ev.add_argument("--config", help="TOML settings file")
+    ev.add_argument("--map", action="append", default=[], metavar="COLUMN=SOURCE")
+    ev.add_argument("--json", action="store_true", help="end with one JSON object")
+    ev.set_defaults(func=cmd_evaluate)
 
     back = sub.add_parser("rollback", help="serve an earlier published version again")
     back.add_argument("--to", metavar="VERSION", help="default: the version served before the current one")

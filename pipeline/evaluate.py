@@ -30,9 +30,10 @@ import scipy.sparse as sp
 from implicit.nearest_neighbours import CosineRecommender
 from implicit.utils import ParameterWarning
 
-from pipeline import interactions, recommend
+from pipeline import interactions, recommend, train
 from pipeline.errors import PipelineError
 from pipeline.interactions import Interactions
+from pipeline.settings import ALSParams
 
 SPLITS = ("time", "random-per-user")
 RANKING = ("precision", "recall", "ndcg", "map", "hit_rate", "mrr")
@@ -110,21 +111,18 @@ def split_per_user(data: Interactions, test_fraction: float, seed: int, min_trai
 
 def load_holdout(
     con: duckdb.DuckDBPyConnection,
-    event_weights: dict[str, float],
-    exclude_items_regex: str | None,
+    rules: interactions.InteractionRules,
     split: str,
     holdout_days: int,
     test_fraction: float,
     seed: int,
 ) -> Holdout:
-    """The warehouse's interactions split by time (the last ``holdout_days``) or at random per user."""
-    if split == "time":
-        before, after = interactions.split_by_time(con, event_weights, exclude_items_regex, holdout_days)
-        return make_holdout(interactions.to_matrix(before), interactions.to_matrix(after))
-    if split == "random-per-user":
-        frame = interactions.interactions_frame(con, event_weights, exclude_items_regex)
-        return split_per_user(interactions.to_matrix(frame), test_fraction, seed)
-    raise EvaluationError(f"split must be one of {SPLITS}, got {split!r}")
+    """The warehouse's interactions split by time (the last ``holdout_days``) or at random per user
+    (``test_fraction`` of each user's items, the same for the same ``seed``)."""
+    if split not in SPLITS:
+        raise EvaluationError(f"split must be one of {SPLITS}, got {split!r}")
+    train, later = interactions.split_matrices(con, rules, split, holdout_days, test_fraction, seed)
+    return make_holdout(train, later)
 
 
 # --- metrics ------------------------------------------------------------------------------------
@@ -357,6 +355,56 @@ def baseline_lists(
             knn.fit(train, show_progress=False)
         lists["item_knn"] = recommend.top_k_for_users(knn, train, k, users).ids
     return lists
+
+
+def model_lists(model, holdout: Holdout, users: np.ndarray, k: int) -> np.ndarray:
+    """A fitted model's top k for ``users``, excluding their training items."""
+    return recommend.top_k_for_users(model, holdout.train.user_items, k, users).ids
+
+
+def evaluate_candidate(
+    model,
+    holdout: Holdout,
+    k: int,
+    ks: Sequence[int] = (),
+    attributes: pd.Series | None = None,
+    published_params: ALSParams | None = None,
+    use_gpu: bool | None = None,
+) -> Evaluation:
+    """The candidate (fitted on ``holdout.train``) against the baselines and, when given, the
+    published version, all on the same holdout users and items.
+
+    The published version is measured by refitting its parameters on this holdout's training
+    part: its own factors were trained on data that may include these held-out events, and
+    scoring them here would reward it for remembering the answers.
+    """
+    users = holdout.test_users
+    if len(users) == 0:
+        raise EvaluationError("the holdout has no user with a held-out item that is new to them")
+    width = max(k, *ks) if ks else k
+    lists = {"model": model_lists(model, holdout, users, width)} | baseline_lists(holdout, users, width)
+    if published_params is not None:
+        refitted = train.fit(holdout.train, published_params, use_gpu)
+        lists["published"] = model_lists(refitted, holdout, users, width)
+    return measure(lists, holdout, users, k, ks, attributes)
+
+
+def as_summary(evaluation: Evaluation, params: dict) -> dict:
+    """The one-object summary ``recs evaluate --json`` ends with: the model's metrics at k, each
+    baseline's, and the parameters the model was trained with."""
+    k = evaluation.k
+    keys = [f"{m}@{k}" for m in RANKING] + ["coverage", "popularity_rank", "users"]
+
+    def pick(metrics: dict) -> dict:
+        return {key: metrics[key] for key in keys}
+
+    overall = evaluation.overall
+    return {
+        "k": k,
+        "model": pick(overall["model"]),
+        "baselines": {name: pick(m) for name, m in overall.items() if name not in ("model", "published")},
+        "params": params,
+    }
 
 
 # --- the quality gate ---------------------------------------------------------------------------

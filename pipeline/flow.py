@@ -7,15 +7,27 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from prefect import flow, get_run_logger, task
-from prefect.artifacts import create_table_artifact
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 from prefect.tasks import exponential_backoff
 
-from pipeline import artifact, aws, evaluate, interactions, operations, publish, recommend, train, warehouse
+from pipeline import (
+    artifact,
+    aws,
+    evaluate,
+    interactions,
+    operations,
+    publish,
+    recommend,
+    report,
+    train,
+    tune,
+    warehouse,
+)
 from pipeline.ingest import IngestReport, ingest
 from pipeline.interactions import Interactions
-from pipeline.settings import PipelineSettings, load_settings
+from pipeline.settings import ALSParams, PipelineSettings, load_settings
 
 
 @dataclass
@@ -93,22 +105,55 @@ def load_holdout(settings: PipelineSettings) -> evaluate.Holdout:
 
 
 @task(**task_defaults)
-def fit_model(data: Interactions, settings: PipelineSettings):
-    return train.fit(data, settings.als, settings.use_gpu)
+def fit_model(data: Interactions, settings: PipelineSettings, params: ALSParams | None = None):
+    return train.fit(data, params or settings.als, settings.use_gpu)
 
 
 @task(**task_defaults)
-def evaluate_model(model, holdout: evaluate.Holdout, k: int) -> dict:
-    users = holdout.test_users
-    relevant = holdout.test[users]
-    ours = recommend.top_k_for_users(model, holdout.train.user_items, k, users)
-    popular = recommend.popular_top_k(holdout.train.user_items, k, users)
-    return {
-        "model": evaluate.ranking_metrics(ours.ids, relevant, k)
-        | {"coverage": evaluate.coverage(ours.ids, holdout.train.shape[1])},
-        "popular": evaluate.ranking_metrics(popular.ids, relevant, k)
-        | {"coverage": evaluate.coverage(popular.ids, holdout.train.shape[1])},
-    }
+def choose_params(train_part: Interactions, settings: PipelineSettings) -> dict:
+    """A parameter search on the training part when one is due, else the last winner reused."""
+    last = artifact.last_search(settings.artifacts_dir)
+    return tune.choose(train_part, settings.tuning, settings.eval_k, settings.als, last, settings.use_gpu)
+
+
+@task(**task_defaults)
+def evaluate_model(
+    model, holdout: evaluate.Holdout, settings: PipelineSettings, served_meta: dict | None
+) -> evaluate.Evaluation:
+    """The candidate vs the baselines and the served version's parameters, on the same holdout."""
+    with warehouse.connect(settings.warehouse, read_only=True) as con:
+        segments = (
+            interactions.user_segments(con, settings.segment_column, holdout.train.user_ids)
+            if settings.segment_column
+            else None
+        )
+    published = ALSParams(**served_meta["params"]) if served_meta and served_meta.get("params") else None
+    return evaluate.evaluate_candidate(
+        model,
+        holdout,
+        settings.eval_k,
+        settings.eval_ks,
+        segments.rename(settings.segment_column) if segments is not None else None,
+        published,
+        settings.use_gpu,
+    )
+
+
+@task(**task_defaults)
+def write_report(
+    path: Path, version: str, evaluation: evaluate.Evaluation, gate: evaluate.GateDecision, tuning: dict
+) -> Path:
+    """The run report into the artifact directory, and its key table and text as Prefect artifacts."""
+    page = report.write_report(
+        path, version, evaluation.as_dict(), asdict(gate), tuning, artifact.history(path.parent)
+    )
+    create_table_artifact(
+        key="nightly-metrics",
+        table=report.metric_rows(evaluation.as_dict()),
+        description=f"Holdout metrics of {version}: {'passed' if gate.passed else 'REFUSED'}",
+    )
+    create_markdown_artifact(key="nightly-report", markdown=page.read_text(), description=f"Run {version}")
+    return page
 
 
 @task(**task_defaults)
@@ -137,12 +182,17 @@ def save_artifact(
     model,
     data: Interactions,
     settings: PipelineSettings,
-    metrics: dict,
+    evaluation: evaluate.Evaluation,
     gate: evaluate.GateDecision,
+    tuning: dict,
 ) -> Path:
     meta = {
-        "params": settings.als.model_dump(),
-        "metrics": metrics,
+        "status": "passed" if gate.passed else "refused",
+        "params": tuning["best"],
+        "configured_params": settings.als.model_dump(),
+        "tuning": tuning,
+        "metrics": evaluation.overall,
+        "evaluation": evaluation.as_dict(),
         "gate": asdict(gate),
         "data_fingerprint": artifact.fingerprint(data),
         "k": settings.k,
@@ -211,25 +261,37 @@ def nightly(
     if not plan.train:
         return RunSummary(served or "", False, plan.reason, *data.shape, 0, ingest=report.as_dict())
 
-    # 2. measure: fit on all but the last days, score on them, compare with the popular baseline
+    # 2. measure: tune on the training part (on schedule, else reuse the last winner), fit on it,
+    #    score on the holdout next to the baselines and the served version's parameters, gate
     holdout = load_holdout(settings)
-    metrics = evaluate_model(fit_model(holdout.train, settings), holdout, settings.eval_k)
+    tuning = choose_params(holdout.train, settings)
+    params = ALSParams(**tuning["best"])
+    evaluation = evaluate_model(fit_model(holdout.train, settings, params), holdout, settings, served_meta)
+    metrics = evaluation.overall
     gate = evaluate.quality_gate(
-        metrics["model"], metrics["popular"], settings.eval_k, settings.min_lift_over_popular
+        metrics["model"],
+        metrics["popular"],
+        settings.eval_k,
+        settings.min_lift_over_popular,
+        published=metrics.get("published"),
+        tolerance=settings.max_drop_vs_published,
+        published_version=served,
     )
     log.info("quality gate: %s", gate.reason)
 
     # 3. train the model to serve on every interaction, and keep it as a versioned artifact
     quality = summarize_data(settings, report, data)
-    model = fit_model(data, settings)
+    model = fit_model(data, settings, params)
     version = artifact.new_version()
-    path = save_artifact(version, model, data, settings, metrics, gate)
-    log.info("artifact %s saved to %s", version, path)
+    path = save_artifact(version, model, data, settings, evaluation, gate, tuning)
+    page = write_report(path, version, evaluation, gate, tuning)
+    log.info("artifact %s saved to %s, report %s", version, path, page)
     summary = RunSummary(
         version, False, gate.reason, data.shape[0], data.shape[1], 0, metrics, report.as_dict(), quality
     )
     if not gate.passed and not force:
-        log.warning("not publishing %s: %s", version, gate.reason)
+        summary.reason = f"refused by the quality gate, {served or 'nothing'} keeps serving: {gate.reason}"
+        log.warning("not publishing %s: %s", version, summary.reason)
         return summary
     if not plan.publish:
         log.info("not publishing %s: %s", version, plan.reason)
@@ -239,10 +301,5 @@ def nightly(
     # 4. precompute every answer and publish it under the new version, then flip the pointer
     pre = precompute(model, data, settings)
     published = publish_version(version, pre, metrics, settings)
-    create_table_artifact(
-        key="nightly-metrics",
-        table=[{"model": name, **values} for name, values in metrics.items()],
-        description=f"Holdout metrics of {version}",
-    )
     summary.published, summary.rows_published = True, published.rows_written
     return summary

@@ -123,12 +123,38 @@ def tune(
     )
 
 
-def due(last: dict | None, every_days: float, now: datetime | None = None) -> bool:
-    """Whether a new search is due, given the tuning record of the last searched version."""
-    if last is None or every_days == 0:
+def due(last: dict | None, every_days: float, start: ALSParams, now: datetime | None = None) -> bool:
+    """Whether a new search is due, given the tuning record of the last searched version: none
+    yet, ``every_days`` passed, or the configured parameters it started from changed."""
+    if last is None or every_days == 0 or last.get("start") != start.model_dump():
         return True
     tuned_at = datetime.fromisoformat(last["tuned_at"])
     return ((now or datetime.now(UTC)) - tuned_at).total_seconds() >= every_days * 86400
+
+
+def choose(
+    data: Interactions,
+    budget: TuningSettings,
+    k: int,
+    start: ALSParams,
+    last: dict | None,
+    use_gpu: bool | None = None,
+    now: datetime | None = None,
+) -> dict:
+    """The tuning record of this run: a new search on ``data`` (training data only) when one is
+    due, else the winner of ``last`` reused, else (tuning disabled) the configured parameters.
+
+    ``best`` holds the parameters to train with; ``source`` says where they came from.
+    """
+    if not budget.enabled:
+        return {"source": "configured", "best": start.model_dump()}
+    if due(last, budget.every_days, start, now):
+        return tune(data, budget, k, start, use_gpu=use_gpu).as_dict() | {
+            "source": "search",
+            "start": start.model_dump(),
+        }
+    kept = {key: last[key] for key in ("best", "metric", "trials", "tuned_at", "seconds", "start")}
+    return kept | {"source": "reused", "from_version": last["version"]}
 
 
 def fit_tuned(
@@ -137,3 +163,18 @@ def fit_tuned(
     """Tune on ``data`` (training data only), then fit the winner on all of it: (model, result)."""
     result = tune(data, budget, k, start, use_gpu=use_gpu)
     return train.fit(data, result.best, use_gpu), result
+
+
+def tuned_evaluation(
+    holdout: evaluate.Holdout,
+    budget: TuningSettings,
+    k: int,
+    start: ALSParams,
+    ks: tuple[int, ...] = (),
+    attributes=None,
+    use_gpu: bool | None = None,
+) -> tuple[evaluate.Evaluation, TuneResult]:
+    """Tune on the holdout's training part only, fit the winner on it, and measure it against
+    the baselines on the held-out part: what ``recs evaluate`` prints."""
+    model, result = fit_tuned(holdout.train, budget, k, start, use_gpu)
+    return evaluate.evaluate_candidate(model, holdout, k, ks, attributes, use_gpu=use_gpu), result
