@@ -44,12 +44,13 @@ from pipeline.warehouse import extend_id_maps
 OPTIONAL_COLUMNS = ("quantity", "price", "country")
 EVENT_COLUMNS = REQUIRED_COLUMNS + OPTIONAL_COLUMNS
 READERS = {
-    ".parquet": "read_parquet('{path}', file_row_number=true)",
-    ".csv": "read_csv('{path}', header=true, all_varchar=true)",
-    ".jsonl": "read_json('{path}', format='newline_delimited')",
-    ".ndjson": "read_json('{path}', format='newline_delimited')",
-    ".json": "read_json('{path}', format='auto')",
+    ".parquet": "read_parquet({paths}, file_row_number=true, union_by_name=true)",
+    ".csv": "read_csv({paths}, header=true, all_varchar=true)",
+    ".jsonl": "read_json({paths}, format='newline_delimited')",
+    ".ndjson": "read_json({paths}, format='newline_delimited')",
+    ".json": "read_json({paths}, format='auto')",
 }
+ROW, FILE = "_recs_row", "_recs_file"  # internal columns: the row in its file (1-based), the file id
 SQL_PREFIX = "sql:"
 MAX_ABS_QUANTITY = 1e6
 MAX_PRICE = 1e7
@@ -58,8 +59,8 @@ EARLIEST_TS = "1990-01-01"  # events before this, or over a day in the future, a
 # nested session JSON lines (OTTO): one row per session, its events in a list
 SESSION_COLUMNS = {"session", "events"}
 SESSION_EVENTS = """
-    SELECT session, e.aid AS aid, e.ts AS ts, e."type" AS "type", source_row
-    FROM (SELECT session, unnest(events) AS e, row_number() OVER () AS source_row FROM {reader})
+    SELECT session, e.aid AS aid, e.ts AS ts, e."type" AS "type", _recs_row, {first_id} AS _recs_file
+    FROM (SELECT session, unnest(events) AS e, row_number() OVER () AS _recs_row FROM {reader})
 """
 SESSION_COLUMN_MAP = {
     "user_id": "session",
@@ -217,8 +218,9 @@ def first_line(err: Exception) -> str:
     return str(err).strip().splitlines()[0]
 
 
-def reader_sql(path: Path) -> str:
-    return READERS[path.suffix.lower()].format(path=str(path).replace("'", "''"))
+def reader_sql(paths: Sequence[Path]) -> str:
+    listed = ", ".join("'" + str(p).replace("'", "''") + "'" for p in paths)
+    return READERS[paths[0].suffix.lower()].format(paths=f"[{listed}]")
 
 
 def describe(con: duckdb.DuckDBPyConnection, sql: str, name: str) -> dict[str, str]:
@@ -228,15 +230,39 @@ def describe(con: duckdb.DuckDBPyConnection, sql: str, name: str) -> dict[str, s
         raise IngestError(f"{name}: unreadable: {first_line(err)}") from None
 
 
-def flat_source(con: duckdb.DuckDBPyConnection, path: Path, name: str) -> tuple[str, dict[str, str]]:
-    """A SELECT giving the file as flat rows with ``source_row`` (1-based), and its default column map."""
-    reader = reader_sql(path)
-    columns = describe(con, f"SELECT * FROM {reader}", name)
+@dataclass(frozen=True)
+class Batch:
+    """Files appended by one INSERT: every Parquet file of a call together, other files one by one.
+
+    Their file ids run from ``first_id`` in order.
+    """
+
+    names: list[str]
+    paths: list[Path]
+    first_id: int
+
+    @property
+    def parquet(self) -> bool:
+        return self.paths[0].suffix.lower() == ".parquet"
+
+    @property
+    def label(self) -> str:
+        return self.names[0] if len(self.names) == 1 else f"one of {', '.join(self.names)}"
+
+
+def flat_source(con: duckdb.DuckDBPyConnection, batch: Batch) -> tuple[str, dict[str, str]]:
+    """A SELECT giving the batch as flat rows with ROW and FILE, and the shape's default column map."""
+    reader = reader_sql(batch.paths)
+    if batch.parquet:
+        return (
+            f"SELECT * EXCLUDE (file_row_number), file_row_number + 1 AS {ROW}, "
+            f"{batch.first_id} + file_index AS {FILE} FROM {reader}",
+            {},
+        )
+    columns = describe(con, f"SELECT * FROM {reader}", batch.label)
     if set(columns) >= SESSION_COLUMNS and columns["events"].startswith("STRUCT("):
-        return SESSION_EVENTS.format(reader=reader), SESSION_COLUMN_MAP
-    if "file_row_number" in columns:
-        return f"SELECT * EXCLUDE (file_row_number), file_row_number + 1 AS source_row FROM {reader}", {}
-    return f"SELECT *, row_number() OVER () AS source_row FROM {reader}", {}
+        return SESSION_EVENTS.format(reader=reader, first_id=batch.first_id), SESSION_COLUMN_MAP
+    return f"SELECT *, row_number() OVER () AS {ROW}, {batch.first_id} AS {FILE} FROM {reader}", {}
 
 
 def column_sql(name: str, source: str | None, available: Sequence[str]) -> str:
@@ -250,7 +276,7 @@ def column_sql(name: str, source: str | None, available: Sequence[str]) -> str:
 def staging_sql(
     flat: str, available: Sequence[str], column_map: dict[str, str], known_event_types: Sequence[str]
 ) -> str:
-    """One pass over the file: normalised columns plus the first rule each row breaks."""
+    """One pass over the files: normalised columns plus the first rule each row breaks."""
     col = {c: column_sql(c, column_map.get(c), available) for c in EVENT_COLUMNS}
     known = ", ".join("'" + t.replace("'", "''") + "'" for t in known_event_types)
     return f"""
@@ -274,7 +300,7 @@ def staging_sql(
                 TRY_CAST({col["quantity"]} AS DOUBLE) AS quantity,
                 TRY_CAST({col["price"]} AS DOUBLE) AS price,
                 TRY_CAST({col["country"]} AS VARCHAR) AS country,
-                source_row
+                {ROW}, {FILE}
             FROM ({flat})
         )
     """
@@ -293,63 +319,85 @@ def check_columns(name: str, available: Sequence[str], column_map: dict[str, str
         )
 
 
-def parquet_rows(con: duckdb.DuckDBPyConnection, path: Path) -> int | None:
-    """The row count a Parquet file's footer states (None for other formats)."""
-    if path.suffix.lower() != ".parquet":
-        return None
-    sql = "SELECT sum(num_rows) FROM parquet_file_metadata(?)"
-    return int(con.execute(sql, [str(path)]).fetchone()[0] or 0)
+def parquet_rows(con: duckdb.DuckDBPyConnection, path: Path) -> int:
+    """The row count a Parquet file's footer states."""
+    try:
+        return int(
+            con.execute("SELECT sum(num_rows) FROM parquet_file_metadata(?)", [str(path)]).fetchone()[0] or 0
+        )
+    except duckdb.Error as err:
+        raise IngestError(f"{path}: unreadable: {first_line(err)}") from None
 
 
-def load_file(
+def check_batch(
+    con: duckdb.DuckDBPyConnection, batch: Batch, column_map: dict[str, str]
+) -> tuple[str, list[str], dict[str, str]]:
+    """The batch's flat SELECT, its columns and column map, once each file has the required columns."""
+    flat, shape_map = flat_source(con, batch)
+    column_map = shape_map | column_map
+    if batch.parquet:  # checked file by file, so that the error names the file
+        for name, path in zip(batch.names, batch.paths, strict=True):
+            columns = describe(con, f"SELECT * FROM {reader_sql([path])}", name)
+            check_columns(name, [c for c in columns if c != "file_row_number"], column_map)
+    available = [c for c in describe(con, flat, batch.label) if c not in (ROW, FILE)]
+    check_columns(batch.label, available, column_map)
+    return flat, available, column_map
+
+
+def load_batch(
     con: duckdb.DuckDBPyConnection,
-    name: str,
-    file_id: int,
-    path: Path,
+    batch: Batch,
     column_map: dict[str, str],
     known_event_types: Sequence[str],
     max_bad_fraction: float,
-) -> tuple[int, int]:
-    """Append one file's good rows and quarantine its bad ones; returns (loaded, quarantined).
+) -> list[tuple[int, int]]:
+    """Append the batch's good rows, quarantine its bad ones; (loaded, quarantined) for each file.
 
-    Runs inside the caller's transaction: an error leaves nothing of the file behind.
+    Runs inside the caller's transaction: an error leaves nothing of the batch behind.
     """
-    flat, shape_map = flat_source(con, path, name)
-    column_map = shape_map | column_map
-    available = [c for c in describe(con, flat, name) if c != "source_row"]
-    check_columns(name, available, column_map)
+    flat, available, column_map = check_batch(con, batch, column_map)
     staged = f"({staging_sql(flat, available, column_map, known_event_types)})"
     try:
         con.execute(f"DESCRIBE SELECT * FROM {staged}")
     except duckdb.Error as err:
         mapped = {k: v for k, v in column_map.items() if v.startswith(SQL_PREFIX)}
-        raise IngestError(f"{name}: the column map {mapped} does not apply: {first_line(err)}") from None
+        raise IngestError(
+            f"{batch.label}: the column map {mapped} does not apply: {first_line(err)}"
+        ) from None
+    footer = [parquet_rows(con, p) for p in batch.paths] if batch.parquet else None
     try:
-        rows = parquet_rows(con, path)
         # Parquet rows carry their own row numbers, so their order need not be kept (a faster load)
-        con.execute(f"SET preserve_insertion_order = {rows is None}")
+        con.execute(f"SET preserve_insertion_order = {not batch.parquet}")
         good = con.execute(
             f"""INSERT INTO raw_events
-                SELECT user_id, item_id, event_type, ts, quantity, price, country, $file_id, source_row
-                FROM {staged} WHERE reason IS NULL""",
-            {"file_id": file_id},
+                SELECT user_id, item_id, event_type, ts, quantity, price, country, {FILE}, {ROW}
+                FROM {staged} WHERE reason IS NULL"""
         ).fetchone()[0]
-        bad = 0
-        if rows != good:  # a Parquet footer's row count spares the second pass when every row is good
-            bad = con.execute(
+        if footer is None or sum(footer) != good:  # footers spare this pass when every row is good
+            con.execute(
                 f"""INSERT INTO quarantine
-                    SELECT $name, source_row, reason,
+                    SELECT $names[({FILE} - {batch.first_id} + 1)::BIGINT], {ROW}, reason,
                            to_json(struct_pack(user_id, item_id, event_type, ts, quantity, price, country)),
                            now()
                     FROM {staged} WHERE reason IS NOT NULL""",
-                {"name": name},
-            ).fetchone()[0]
+                {"names": batch.names},
+            )
     except duckdb.Error as err:
-        raise IngestError(f"{name}: unreadable: {first_line(err)}") from None
-    finally:
-        con.execute("RESET preserve_insertion_order")
-    check_bad_fraction(con, name, good, bad, max_bad_fraction)
-    return good, bad
+        raise IngestError(f"{batch.label}: unreadable: {first_line(err)}") from None
+    con.execute("RESET preserve_insertion_order")
+    bad = quarantined_by_file(con, batch.names)
+    totals = footer or [good + bad.get(batch.names[0], 0)]
+    counts = [
+        (total - bad.get(name, 0), bad.get(name, 0)) for name, total in zip(batch.names, totals, strict=True)
+    ]
+    for name, (good_rows, bad_rows) in zip(batch.names, counts, strict=True):
+        check_bad_fraction(con, name, good_rows, bad_rows, max_bad_fraction)
+    return counts
+
+
+def quarantined_by_file(con: duckdb.DuckDBPyConnection, names: list[str]) -> dict[str, int]:
+    sql = "SELECT source_file, count(*) FROM quarantine WHERE source_file IN (SELECT unnest(?)) GROUP BY 1"
+    return dict(con.execute(sql, [names]).fetchall())
 
 
 def check_bad_fraction(
@@ -398,37 +446,62 @@ def ingest(
     """
     report = IngestReport()
     files = discover(sources, s3_client)
-    loaded: list[int] = []
     con.begin()
     try:
-        next_id = con.execute("SELECT coalesce(max(file_id), 0) + 1 FROM manifest").fetchone()[0]
+        first_id = con.execute("SELECT coalesce(max(file_id), 0) + 1 FROM manifest").fetchone()[0]
+        new = []
+        for source in files:
+            state = already_loaded(con, source)
+            if state is None:
+                new.append(source)
+            else:
+                (report.files_skipped if state == "skipped" else report.files_changed).append(source.name)
         with tempfile.TemporaryDirectory(prefix="recs-ingest-") as tmp:
-            for source in files:
-                state = already_loaded(con, source)
-                if state is not None:
-                    (report.files_skipped if state == "skipped" else report.files_changed).append(source.name)
-                    continue
-                file_id = next_id + len(loaded)
-                path = source.fetch(Path(tmp))
-                good, bad = load_file(
-                    con, source.name, file_id, path, column_map or {}, known_event_types, max_bad_fraction
-                )
-                con.execute(
-                    "INSERT INTO manifest VALUES (?, ?, ?, ?, ?, ?, now())",
-                    [source.name, file_id, source.size, source.checksum(), good, bad],
-                )
-                loaded.append(file_id)
-                report.files_loaded.append(source.name)
-                report.rows_loaded += good
-                report.rows_quarantined += bad
-        if loaded:
-            report.new_users, report.new_items = extend_id_maps(con, loaded[0])
+            local = [source.fetch(Path(tmp)) for source in new]
+            for batch in batches(new, local, first_id):
+                counts = load_batch(con, batch, column_map or {}, known_event_types, max_bad_fraction)
+                record_files(con, report, batch, [f for f in new if f.name in batch.names], counts)
+        if new:
+            report.new_users, report.new_items = extend_id_maps(con, first_id)
         report.quarantine_reasons = quarantine_reasons(con, report.files_loaded)
         con.commit()
     except BaseException:
         con.rollback()
+        con.execute("RESET preserve_insertion_order")
         raise
     return report
+
+
+def batches(sources: list[SourceFile], local: list[Path], first_id: int) -> list[Batch]:
+    """All Parquet files in one batch (one parallel scan), each other file in its own."""
+    parquet = [(s.name, p) for s, p in zip(sources, local, strict=True) if p.suffix.lower() == ".parquet"]
+    others = [(s.name, p) for s, p in zip(sources, local, strict=True) if p.suffix.lower() != ".parquet"]
+    groups = ([parquet] if parquet else []) + [[one] for one in others]
+    found, next_id = [], first_id
+    for group in groups:
+        found.append(Batch([n for n, _ in group], [p for _, p in group], next_id))
+        next_id += len(group)
+    return found
+
+
+def record_files(
+    con: duckdb.DuckDBPyConnection,
+    report: IngestReport,
+    batch: Batch,
+    sources: list[SourceFile],
+    counts: list[tuple[int, int]],
+) -> None:
+    """Manifest rows (and report lines) for the files of a loaded batch."""
+    by_name = {s.name: s for s in sources}
+    for offset, (name, (good, bad)) in enumerate(zip(batch.names, counts, strict=True)):
+        source = by_name[name]
+        con.execute(
+            "INSERT INTO manifest VALUES (?, ?, ?, ?, ?, ?, now())",
+            [name, batch.first_id + offset, source.size, source.checksum(), good, bad],
+        )
+        report.files_loaded.append(name)
+        report.rows_loaded += good
+        report.rows_quarantined += bad
 
 
 def quarantine_reasons(con: duckdb.DuckDBPyConnection, files: list[str]) -> dict[str, int]:

@@ -234,6 +234,26 @@ def test_each_bad_row_is_quarantined_with_file_row_and_reason(con, tmp_path, col
     assert con.execute("SELECT count(*) FROM raw_events WHERE source_row = 7").fetchone()[0] == 0
 
 
+def test_parquet_files_loaded_together_keep_their_own_rows_and_counts(con, tmp_path):
+    first = write(events(4, day=1), tmp_path / "a.parquet")
+    frame = events(20, day=2)
+    frame.loc[6, "item_id"] = None
+    second = write(frame, tmp_path / "b.parquet")
+    report = ingest(con, [first, second], max_bad_fraction=0.1)
+    assert (report.rows_loaded, report.rows_quarantined) == (23, 1)
+    assert con.execute("SELECT source_file, source_row, reason FROM quarantine").fetchall() == [
+        (str(second), 7, "missing item_id")
+    ]
+    assert con.execute(
+        "SELECT path, file_id, rows_loaded, rows_quarantined FROM manifest ORDER BY 2"
+    ).fetchall() == [
+        (str(first), 1, 4, 0),
+        (str(second), 2, 19, 1),
+    ]
+    per_file = con.execute("SELECT file_id, count(*), max(source_row) FROM raw_events GROUP BY 1 ORDER BY 1")
+    assert per_file.fetchall() == [(1, 4, 4), (2, 19, 20)]
+
+
 def test_too_many_bad_rows_fail_the_file_and_store_nothing(con, tmp_path):
     frame = events(10)
     frame.loc[[1, 2], "event_type"] = "wishlist"
