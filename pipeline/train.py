@@ -11,6 +11,7 @@ import implicit.als
 import implicit.gpu
 import numpy as np
 from implicit.cpu.als import AlternatingLeastSquares
+from implicit.recommender_base import ModelFitError
 from threadpoolctl import threadpool_limits
 
 from pipeline.errors import PipelineError
@@ -54,9 +55,16 @@ def fit(data: Interactions, params: ALSParams, use_gpu: bool | None = None) -> A
     BLAS is held to one thread during the fit: implicit parallelises over users
     itself, and a multi-threaded BLAS underneath it only contends (1.4-3.7x slower).
     """
+    if not np.isfinite(data.user_items.data).all():
+        raise TrainingError("user_items holds non-finite weights: every interaction weight must be finite")
     with threadpool_limits(1, "blas"):
         model = make_als(params, use_gpu)
-        model.fit(data.user_items, show_progress=False)
+        try:
+            model.fit(data.user_items, show_progress=False)
+        except ModelFitError as err:
+            raise TrainingError(
+                f"ALS fit with {params} failed ({err}); lower alpha or raise regularization"
+            ) from err
     if hasattr(model, "to_cpu"):
         model = model.to_cpu()
     for name in ("user_factors", "item_factors"):
