@@ -5,13 +5,12 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from itertools import islice
-from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query, Response
+from fastapi import APIRouter, Depends, HTTPException, Response
 from fastapi.concurrency import run_in_threadpool
 
-from lambda_api import contract
 from lambda_api.deps import Settings, Store, require_api_key
+from lambda_api.params import MAX_EXCLUDE, ItemId, SimilarParams, UserId, UserParams
 from lambda_api.schemas import (
     CacheStats,
     ErrorBody,
@@ -23,59 +22,6 @@ from lambda_api.schemas import (
 )
 from lambda_api.settings import ApiSettings
 from lambda_api.store import Lookup
-
-MAX_ID_LENGTH = 128
-MAX_EXCLUDE = 100
-ID_PATTERN = r"^\w[\w .:@+=-]*$"  # a word character, then word characters, space and . : @ + = -
-
-UserId = Annotated[
-    str,
-    Path(
-        min_length=1,
-        max_length=MAX_ID_LENGTH,
-        pattern=ID_PATTERN,
-        description="the user's id as it appears in the event log",
-        examples=["12347"],
-    ),
-]
-ItemId = Annotated[
-    str,
-    Path(
-        min_length=1,
-        max_length=MAX_ID_LENGTH,
-        pattern=ID_PATTERN,
-        description="the item's id as it appears in the event log",
-        examples=["85123A"],
-    ),
-]
-K = Annotated[
-    int | None,
-    Query(
-        ge=1,
-        le=contract.MAX_K,
-        description="how many items (default RECS_DEFAULT_K; at most what was published)",
-    ),
-]
-EXCLUDE_PATTERN = r"^[\w .:@+=,-]+$"  # one id or several separated by commas (ALB keeps one value per name)
-Exclude = Annotated[
-    list[Annotated[str, Query(min_length=1, max_length=4096, pattern=EXCLUDE_PATTERN)]] | None,
-    Query(
-        max_length=MAX_EXCLUDE,
-        description=f"item ids to leave out, e.g. the cart: repeat the parameter or separate ids with commas "
-        f"(at most {MAX_EXCLUDE})",
-        examples=[["22423,85123A"]],
-    ),
-]
-Segment = Annotated[
-    str | None,
-    Query(
-        min_length=1,
-        max_length=64,
-        pattern=ID_PATTERN,
-        description="for an unknown user: the popular list of this segment (e.g. a country), if published",
-        examples=["France"],
-    ),
-]
 
 ERRORS = {
     401: {"model": ErrorBody, "description": "missing or wrong X-API-Key (when keys are configured)"},
@@ -109,27 +55,29 @@ async def stats(store: Store) -> CacheStats:
 @keyed.get("/v1/users/{user_id}/recommendations", response_model=UserRecommendations)
 async def user_recommendations(
     user_id: UserId,
+    query: UserParams,
     store: Store,
     settings: Settings,
     response: Response,
-    k: K = None,
-    exclude: Exclude = None,
-    segment: Segment = None,
 ) -> UserRecommendations:
     """Top-k items for a user, or the popular fallback (of the segment, if given) for an unknown user."""
-    found = await _find(store.for_user, user_id, segment)
-    items = _top(found, k, settings.default_k, _excluded(exclude))
+    found = await _find(store.for_user, user_id, query.segment)
+    items = _top(found, query.k, settings.default_k, _excluded(query.exclude))
     _headers(response, found, settings)
     return UserRecommendations(user_id=user_id, items=items, **_answer(found))
 
 
 @keyed.get("/v1/items/{item_id}/similar", response_model=SimilarItems)
 async def similar_items(
-    item_id: ItemId, store: Store, settings: Settings, response: Response, k: K = None
+    item_id: ItemId,
+    query: SimilarParams,
+    store: Store,
+    settings: Settings,
+    response: Response,
 ) -> SimilarItems:
     """Items similar to an item, or the popular fallback for an item the model does not know."""
     found = await _find(store.for_item, item_id)
-    items = _top(found, k, settings.default_k, {item_id})
+    items = _top(found, query.k, settings.default_k, {item_id})
     _headers(response, found, settings)
     return SimilarItems(item_id=item_id, items=items, **_answer(found))
 

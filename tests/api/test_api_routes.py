@@ -108,7 +108,7 @@ def test_k_above_what_the_version_holds_is_a_422_that_says_so(api):
 
 
 USERS_PATH = "/v1/users/12347/recommendations"
-PATTERN = "String should match pattern '^\\w[\\w .:@+=-]*$'"
+PATTERN = "String should match pattern '^[A-Za-z0-9_][A-Za-z0-9_ .:@+=-]*$'"
 INVALID = [
     (USERS_PATH, {"k": 0}, "k: Input should be greater than or equal to 1"),
     (USERS_PATH, {"k": 201}, "k: Input should be less than or equal to 200"),
@@ -117,7 +117,8 @@ INVALID = [
     ("/v1/users/%3Cscript%3E/recommendations", {}, f"user_id: {PATTERN}"),
     (USERS_PATH, {"segment": ""}, "segment: String should have at least 1 character"),
     (USERS_PATH, {"segment": "x" * 65}, "segment: String should have at most 64 characters"),
-    (USERS_PATH, {"exclude": ["a;b"]}, "exclude.0: String should match pattern '^[\\w .:@+=,-]+$'"),
+    (USERS_PATH, {"exclude": ["a;b"]}, "exclude.0: String should match pattern '^[A-Za-z0-9_ .:@+=,-]+$'"),
+    ("/v1/users/%C3%B1/recommendations", {}, f"user_id: {PATTERN}"),
     (USERS_PATH, {"exclude": ",".join(map(str, range(101)))}, "exclude: at most 100 item ids, got 101"),
     (
         USERS_PATH,
@@ -126,6 +127,8 @@ INVALID = [
     ),
     ("/v1/items/%00x/similar", {}, f"item_id: {PATTERN}"),
     ("/v1/items/85123A/similar", {"k": -1}, "k: Input should be greater than or equal to 1"),
+    (USERS_PATH, {"kk": 3}, "kk: Extra inputs are not permitted"),
+    ("/v1/items/85123A/similar", {"exclude": "1"}, "exclude: Extra inputs are not permitted"),
 ]
 
 
