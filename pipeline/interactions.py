@@ -88,11 +88,16 @@ pairs AS (
     FROM events e JOIN weights w USING (code)
     GROUP BY e.u, e.i
     HAVING sum(w.weight * {decay}) > 0
-),
+){thresholds}
+"""
+THRESHOLDS_SQL = """,
 items AS (SELECT i FROM pairs GROUP BY i HAVING count(*) >= $min_item),
 users AS (SELECT u FROM pairs SEMI JOIN items USING (i) GROUP BY u HAVING count(*) >= $min_user)
 SELECT p.u, p.i, p.weight::FLOAT AS weight
 FROM pairs p SEMI JOIN items USING (i) SEMI JOIN users USING (u)
+"""
+NO_THRESHOLDS_SQL = """
+SELECT u, i, weight::FLOAT AS weight FROM pairs
 """
 DECAY_SQL = "pow(0.5, epoch((SELECT max(ts) FROM events) - e.ts) / {seconds})"
 
@@ -129,7 +134,14 @@ def pairs_sql(rules: InteractionRules, since: datetime = datetime.min, until: da
         *(["e.ts < $until"] if until != datetime.max else []),
         *(["NOT regexp_full_match(e.item_id, $exclude)"] if rules.exclude_items_regex else []),
     ]
-    return PAIRS_SQL.format(weights=weights, decay=decay, where=" AND ".join(where) or "true")
+    thresholds = THRESHOLDS_SQL if _has_thresholds(rules) else NO_THRESHOLDS_SQL
+    return PAIRS_SQL.format(
+        weights=weights, decay=decay, where=" AND ".join(where) or "true", thresholds=thresholds
+    )
+
+
+def _has_thresholds(rules: InteractionRules) -> bool:
+    return rules.min_item_interactions > 1 or rules.min_user_interactions > 1
 
 
 def pairs_params(rules: InteractionRules, since: datetime, until: datetime) -> dict:
@@ -137,8 +149,11 @@ def pairs_params(rules: InteractionRules, since: datetime, until: datetime) -> d
         **({"since": since} if since != datetime.min else {}),
         **({"until": until} if until != datetime.max else {}),
         **({"exclude": rules.exclude_items_regex} if rules.exclude_items_regex else {}),
-        "min_item": rules.min_item_interactions,
-        "min_user": rules.min_user_interactions,
+        **(
+            {"min_item": rules.min_item_interactions, "min_user": rules.min_user_interactions}
+            if _has_thresholds(rules)
+            else {}
+        ),
     }
 
 
@@ -259,12 +274,11 @@ def id_map(con: duckdb.DuckDBPyConnection, kind: Literal["user", "item"]) -> np.
 
 def _sorted_codes(idx: np.ndarray, ids_by_idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Row codes of stable indices ``idx`` in a matrix whose rows are the present ids, sorted."""
-    present, inverse = np.unique(idx, return_inverse=True)
-    ids = ids_by_idx[present]
-    order = np.argsort(ids, kind="stable")
-    rank = np.empty(len(order), dtype=np.int64)
-    rank[order] = np.arange(len(order))
-    return rank[inverse], ids[order]
+    present = np.flatnonzero(np.bincount(idx, minlength=len(ids_by_idx)))  # indices are dense: no sort
+    order = np.argsort(ids_by_idx[present], kind="stable")
+    code_of = np.full(len(ids_by_idx), -1, dtype=np.int32)
+    code_of[present[order]] = np.arange(len(order), dtype=np.int32)
+    return code_of[idx], ids_by_idx[present[order]]
 
 
 def matrix_from_pairs(
