@@ -141,6 +141,26 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_schedule(args: argparse.Namespace) -> int:
+    from pipeline.schedule import run_schedule
+
+    run_schedule(args.events, args.config, args.cron, args.timezone, args.start_server, args.port)
+    return 0
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    from pipeline.replay import run_replay
+
+    run_replay(args.events, args.days, args.config, Path(args.workdir), args.port, serve=not args.no_serve)
+    return 0
+
+
+def cmd_package_lambda(args: argparse.Namespace) -> int:
+    from pipeline.package import main_report
+
+    return main_report(args.out, args.with_boto3)
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="recs", description=__doc__)
     sub = root.add_subparsers(dest="command", required=True)
@@ -206,6 +226,30 @@ def parser() -> argparse.ArgumentParser:
     show.add_argument("--k", type=int, help="how many items (default: all stored)")
     show.add_argument("--config", help="TOML settings file")
     show.set_defaults(func=cmd_show_user)
+
+    sched = sub.add_parser("schedule", help="serve the nightly flow as a Prefect deployment on a cron")
+    sched.add_argument("--events", nargs="+", required=True, help="event paths; '{run_date}' is filled in")
+    sched.add_argument("--config", help="TOML settings file")
+    sched.add_argument("--cron", default="0 2 * * *", help="cron expression (default: 02:00 every day)")
+    sched.add_argument("--timezone", default="UTC", help="IANA timezone of the cron (default: UTC)")
+    sched.add_argument("--start-server", action="store_true", help="run a local Prefect server meanwhile")
+    sched.add_argument("--port", type=int, default=4200, help="port of --start-server's Prefect server")
+    sched.set_defaults(func=cmd_schedule)
+
+    rep = sub.add_parser("replay", help="local AWS + the template's stack + the flow + the API, until Ctrl-C")
+    source = rep.add_mutually_exclusive_group()
+    source.add_argument("--events", nargs="+", help="event files or directories (default: the sample)")
+    source.add_argument("--days", help="a directory of daily files: one nightly run per file, in order")
+    rep.add_argument("--config", help="TOML settings file")
+    rep.add_argument("--workdir", default="var/replay")
+    rep.add_argument("--port", type=int, default=8000, help="the API's port on 127.0.0.1")
+    rep.add_argument("--no-serve", action="store_true", help="stop after the runs instead of serving the API")
+    rep.set_defaults(func=cmd_replay)
+
+    pkg = sub.add_parser("package-lambda", help="build the API's Lambda zip (manylinux x86_64, Python 3.12)")
+    pkg.add_argument("--out", default="dist/lambda_api.zip")
+    pkg.add_argument("--with-boto3", action="store_true", help="bundle boto3 (the runtime ships one)")
+    pkg.set_defaults(func=cmd_package_lambda)
     return root
 
 

@@ -27,9 +27,9 @@ SAMPLE = Path(__file__).resolve().parent.parent / "sample_data"
 
 
 @contextmanager
-def serve_api(env: dict[str, str], startup_timeout: float = 30.0):
-    """The API under uvicorn on a free local port; yields its base URL."""
-    port = free_port()
+def serve_api(env: dict[str, str], startup_timeout: float = 30.0, port: int | None = None):
+    """The API under uvicorn on ``port`` (default: a free local port); yields its base URL."""
+    port = port or free_port()
     process = subprocess.Popen(
         [
             sys.executable,

@@ -1,0 +1,141 @@
+"""recs replay: the stack from the template in a local AWS, nightly runs day by day, the API until Ctrl-C,
+and nothing left running afterwards."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from infra.local_aws import free_port
+from pipeline.replay import HEADER, ReplayError, day_files, run_replay
+from pipeline.synthetic import SyntheticSpec, write_daily
+from tests.conftest import ROOT
+
+TINY = SyntheticSpec(events=5_000, users=250, items=100, days=10, clusters=6, seed=5)
+CONFIG = """
+holdout_days = 2
+k = 10
+similar_k = 5
+min_lift_over_popular = -1.0
+max_drop_vs_published = 1.0
+table_name = "recs-replay"
+"""
+
+
+@pytest.fixture
+def days(tmp_path) -> Path:
+    """Three 'days': the first eight days of the tiny log in one file, then day 9, then day 10."""
+    files = write_daily(TINY, tmp_path / "all")
+    out = tmp_path / "days"
+    out.mkdir()
+    pq.write_table(pa.concat_tables([pq.read_table(f) for f in files[:8]]), out / "day-1.parquet")
+    files[8].rename(out / "day-2.parquet")
+    files[9].rename(out / "day-3.parquet")
+    (out / "notes.txt").write_text("not an event file")
+    return out
+
+
+@pytest.fixture
+def config(tmp_path) -> Path:
+    path = tmp_path / "replay.toml"
+    path.write_text(CONFIG)
+    return path
+
+
+def test_day_files_are_the_event_files_in_name_order(days, tmp_path):
+    assert [p.name for p in day_files(days)] == ["day-1.parquet", "day-2.parquet", "day-3.parquet"]
+    with pytest.raises(ReplayError, match="--days .*: not a directory"):
+        day_files(tmp_path / "nowhere")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ReplayError, match="--days .*empty: holds no"):
+        day_files(tmp_path / "empty")
+
+
+def test_replay_of_several_days_shows_the_served_version_day_by_day(days, config, tmp_path, prefect_harness):
+    lines: list[str] = []
+    results = run_replay(
+        days=str(days), config=str(config), workdir=tmp_path / "work", serve=False, echo=lines.append
+    )
+    assert [r.day for r in results] == ["day-1", "day-2", "day-3"]
+    assert results[0].published and results[0].served_version
+    assert all(r.rows_loaded > 0 for r in results)
+    for before, after in zip(results, results[1:], strict=False):
+        assert after.served_version == (after.served_version if after.published else before.served_version)
+        if after.published:
+            assert after.served_version != before.served_version
+    assert all(r.model_ndcg is not None and r.popular_ndcg is not None for r in results)
+    assert HEADER in lines
+    assert any(line.startswith("day-2 ") for line in lines)
+    assert any("stack recs-replay-" in line for line in lines)  # the stack made the table the runs used
+    assert os.environ.get("AWS_ENDPOINT_URL") != lines[0].split()[3]  # the replay's environment is undone
+
+
+def processes_with(marker: str) -> list[int]:
+    """Processes whose environment holds ``marker`` (every child of the replay inherits it)."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                if marker.encode() in (proc / "environ").read_bytes():
+                    found.append(int(proc.name))
+            except OSError:
+                continue
+    return found
+
+
+@pytest.mark.slow  # a whole `recs replay` process: its own Prefect server, moto, the flow, uvicorn
+def test_replay_serves_until_ctrl_c_and_leaves_nothing_running(days, config, tmp_path):
+    marker = f"RECS_REPLAY_TEST={uuid.uuid4().hex}"
+    port = free_port()
+    env = {
+        **os.environ,
+        marker.split("=")[0]: marker.split("=")[1],
+        "PREFECT_HOME": str(tmp_path / "prefect"),
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PYTHONUNBUFFERED": "1",
+    }
+    env.pop("PREFECT_API_URL", None)
+    command = [sys.executable, "-m", "pipeline.cli", "replay", "--events", str(days / "day-1.parquet")]
+    command += ["--config", str(config), "--workdir", str(tmp_path / "work"), "--port", str(port)]
+    process = subprocess.Popen(
+        command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    output = []
+    try:
+        deadline = time.monotonic() + 240
+        while not any("Ctrl-C stops the API" in line for line in output):
+            line = process.stdout.readline()
+            assert line or process.poll() is None, "".join(output[-40:])
+            output.append(line)
+            assert time.monotonic() < deadline, "".join(output[-40:])
+        base = f"http://127.0.0.1:{port}"
+        assert f"(OpenAPI docs: {base}/docs)" in "".join(output)
+        curl = next(line for line in output if "curl -s '" in line and "new-visitor" not in line)
+        url = re.search(r"'(http[^']+)'", curl).group(1)
+        answer = httpx.get(url, timeout=10)
+        assert answer.status_code == 200 and answer.json()["items"]
+        assert httpx.get(f"{base}/docs", timeout=10).status_code == 200
+        moto = re.search(r"local AWS at (http://127\.0\.0\.1:\d+)", "".join(output)).group(1)
+    finally:
+        process.send_signal(signal.SIGINT)
+        rest, _ = process.communicate(timeout=60)
+    assert process.returncode == 0, rest[-3000:]
+    assert "stopping the API and the local AWS" in rest
+    for url in (f"{base}/health", f"{moto}/moto-api/"):
+        with pytest.raises(httpx.ConnectError):
+            httpx.get(url, timeout=2)
+    deadline = time.monotonic() + 15
+    while processes_with(marker) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert processes_with(marker) == []
