@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export DO_NOT_TRACK := 1
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench clean replay
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit("Python 3.11 or newer is needed, found " + sys.version.split()[0]) if sys.version_info < (3, 11) else None'
@@ -18,6 +18,11 @@ $(STAMP): pyproject.toml
 # the demo keeps its Prefect database in var/ unless you point it at your own Prefect API
 demo: $(STAMP)
 	PREFECT_HOME=$${PREFECT_HOME:-$(CURDIR)/var/prefect} $(BIN)/recs demo
+
+# production on a laptop: local AWS, the stack of infra/template.yaml, the nightly flow, the API until Ctrl-C
+# (DAYS=dir replays one nightly run per file of dir, in order)
+replay: $(STAMP)
+	PREFECT_HOME=$${PREFECT_HOME:-$(CURDIR)/var/prefect} $(BIN)/recs replay $(if $(DAYS),--days $(DAYS))
 
 test: $(STAMP)
 	$(BIN)/ruff check pipeline lambda_api infra sample_data tests

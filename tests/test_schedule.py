@@ -296,3 +296,24 @@ def test_the_deployment_refuses_a_bad_cron():
         nightly_deployment(events=["x"], cron="61 2 * * *")
     with pytest.raises(ScheduleError, match="timezone 'Mars/Olympus' is not an IANA timezone"):
         nightly_deployment(events=["x"], timezone="Mars/Olympus")
+
+
+def test_prefect_yaml_deploys_the_flow_with_valid_schedules_and_known_parameters():
+    import inspect
+
+    import yaml
+
+    from pipeline.flow import nightly
+    from pipeline.schedule import cron_schedule
+    from tests.conftest import ROOT
+
+    config = yaml.safe_load((ROOT / "prefect.yaml").read_text())
+    flow_parameters = set(inspect.signature(nightly.fn).parameters)
+    assert {d["work_pool"]["name"] for d in config["deployments"]} == {"recs-cpu", "recs-gpu"}
+    for deployment in config["deployments"]:
+        path, name = deployment["entrypoint"].split(":")
+        assert (ROOT / path).exists() and name == nightly.fn.__name__
+        assert set(deployment["parameters"]) <= flow_parameters
+        assert deployment["concurrency_limit"]["limit"] == 1
+        for schedule in deployment["schedules"]:
+            cron_schedule(schedule["cron"], schedule["timezone"])
