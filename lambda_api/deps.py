@@ -76,15 +76,24 @@ def build_store(settings: ApiSettings, client=None) -> RecommendationStore:
     )
 
 
-def current_settings(request: Request) -> ApiSettings:
+# The dependencies are ``async def`` on purpose: FastAPI runs a plain ``def`` dependency on a worker
+# thread, and under Mangum every invocation would start a new one (about 1 ms each).
+
+
+async def current_settings(request: Request) -> ApiSettings:
     return request.app.state.runtime.settings
 
 
-def current_store(request: Request) -> RecommendationStore:
+async def current_store(request: Request) -> RecommendationStore:
     return request.app.state.runtime.store
 
 
+async def current_runtime(request: Request) -> Runtime:
+    return request.app.state.runtime
+
+
 Settings = Annotated[ApiSettings, Depends(current_settings)]
+Rt = Annotated[Runtime, Depends(current_runtime)]
 Store = Annotated[RecommendationStore, Depends(current_store)]
 
 _api_key = APIKeyHeader(
@@ -92,8 +101,9 @@ _api_key = APIKeyHeader(
 )
 
 
-def require_api_key(settings: Settings, key: Annotated[str | None, Security(_api_key)]) -> None:
+async def require_api_key(request: Request, key: Annotated[str | None, Security(_api_key)]) -> None:
     """401 unless authentication is off or the X-API-Key header holds one of the configured keys."""
+    settings = request.app.state.runtime.settings  # not a sub-dependency: each costs ~30 µs a request
     if not settings.api_keys:
         return
     if not key:

@@ -9,12 +9,13 @@ from itertools import islice
 from fastapi import APIRouter, Depends, HTTPException, Response
 from fastapi.concurrency import run_in_threadpool
 
-from lambda_api.deps import Settings, Store, require_api_key
+from lambda_api.deps import Rt, Store, require_api_key
 from lambda_api.params import MAX_EXCLUDE, ItemId, SimilarParams, UserId, UserParams
 from lambda_api.schemas import (
     CacheStats,
     ErrorBody,
     Health,
+    RankedAnswer,
     Ready,
     ScoredItem,
     SimilarItems,
@@ -53,33 +54,21 @@ async def stats(store: Store) -> CacheStats:
 
 
 @keyed.get("/v1/users/{user_id}/recommendations", response_model=UserRecommendations)
-async def user_recommendations(
-    user_id: UserId,
-    query: UserParams,
-    store: Store,
-    settings: Settings,
-    response: Response,
-) -> UserRecommendations:
+async def user_recommendations(user_id: UserId, query: UserParams, runtime: Rt) -> Response:
     """Top-k items for a user, or the popular fallback (of the segment, if given) for an unknown user."""
-    found = await _find(store.for_user, user_id, query.segment)
-    items = _top(found, query.k, settings.default_k, _excluded(query.exclude))
-    _headers(response, found, settings)
-    return UserRecommendations(user_id=user_id, items=items, **_answer(found))
+    found = await _find(runtime.store.for_user, user_id, query.segment)
+    items = _top(found, query.k, runtime.settings.default_k, _excluded(query.exclude))
+    body = UserRecommendations(user_id=user_id, items=items, **_answer(found))
+    return _respond(body, found, runtime.settings)
 
 
 @keyed.get("/v1/items/{item_id}/similar", response_model=SimilarItems)
-async def similar_items(
-    item_id: ItemId,
-    query: SimilarParams,
-    store: Store,
-    settings: Settings,
-    response: Response,
-) -> SimilarItems:
+async def similar_items(item_id: ItemId, query: SimilarParams, runtime: Rt) -> Response:
     """Items similar to an item, or the popular fallback for an item the model does not know."""
-    found = await _find(store.for_item, item_id)
-    items = _top(found, query.k, settings.default_k, {item_id})
-    _headers(response, found, settings)
-    return SimilarItems(item_id=item_id, items=items, **_answer(found))
+    found = await _find(runtime.store.for_item, item_id)
+    items = _top(found, query.k, runtime.settings.default_k, {item_id})
+    body = SimilarItems(item_id=item_id, items=items, **_answer(found))
+    return _respond(body, found, runtime.settings)
 
 
 async def _find(read: Callable[..., Lookup | None], *args) -> Lookup:
@@ -118,7 +107,11 @@ def _answer(found: Lookup) -> dict:
     }
 
 
-def _headers(response: Response, found: Lookup, settings: ApiSettings) -> None:
-    response.headers["Cache-Control"] = "no-store" if found.degraded else settings.cache_control
-    response.headers["X-Model-Version"] = found.version
-    response.headers["X-Cache"] = found.cache
+def _respond(body: RankedAnswer, found: Lookup, settings: ApiSettings) -> Response:
+    """The answer serialized once (FastAPI would validate the model a second time), with its headers."""
+    headers = {
+        "Cache-Control": "no-store" if found.degraded else settings.cache_control,
+        "X-Model-Version": found.version,
+        "X-Cache": found.cache,
+    }
+    return Response(body.model_dump_json(), media_type="application/json", headers=headers)
