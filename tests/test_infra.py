@@ -209,6 +209,7 @@ def test_flow_and_handler_run_against_the_stack(created, local_aws, prefect_harn
         k=10,
         similar_k=5,
         min_lift_over_popular=-1.0,
+        create_table=False,  # the stack's table, as in AWS
     )
     summary = nightly(events=[str(tmp_path / "events")], settings=settings)
     assert summary.published
