@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 from typing import Annotated
 
@@ -14,6 +17,7 @@ from lambda_api.settings import ApiSettings, get_settings
 from lambda_api.store import RecommendationStore
 
 API_KEY_HEADER = "X-API-Key"
+READ_THREADS = 16  # DynamoDB reads in flight at once per container (uvicorn); Lambda needs one
 
 
 class Runtime:
@@ -27,6 +31,18 @@ class Runtime:
         self._settings = settings
         self._store = store
         self._lock = threading.Lock()
+        self._readers: ThreadPoolExecutor | None = None
+
+    async def blocking(self, call: Callable, *args):
+        """``call(*args)`` on a reader thread that outlives the event loop's run.
+
+        Not ``run_in_threadpool``: anyio's threads end with each Mangum invocation, so every
+        cache miss would start a new thread.
+        """
+        if self._readers is None:
+            with self._lock:
+                self._readers = self._readers or ThreadPoolExecutor(READ_THREADS, "dynamodb-read")
+        return await asyncio.get_running_loop().run_in_executor(self._readers, call, *args)
 
     @property
     def settings(self) -> ApiSettings:

@@ -7,9 +7,8 @@ from collections.abc import Callable
 from itertools import islice
 
 from fastapi import APIRouter, Depends, HTTPException, Response
-from fastapi.concurrency import run_in_threadpool
 
-from lambda_api.deps import Rt, Store, require_api_key
+from lambda_api.deps import Rt, Runtime, Store, require_api_key
 from lambda_api.params import MAX_EXCLUDE, ItemId, SimilarParams, UserId, UserParams
 from lambda_api.schemas import (
     CacheStats,
@@ -41,9 +40,9 @@ async def health() -> Health:
 
 
 @router.get("/ready", response_model=Ready, responses={503: ERRORS[503]})
-async def ready(store: Store) -> Ready:
+async def ready(runtime: Rt) -> Ready:
     """The table is reachable and a version is published: the version this container serves."""
-    pointer = await run_in_threadpool(store.probe)
+    pointer = await runtime.blocking(runtime.store.probe)
     return Ready(model_version=pointer.version, k=pointer.k)
 
 
@@ -56,7 +55,7 @@ async def stats(store: Store) -> CacheStats:
 @keyed.get("/v1/users/{user_id}/recommendations", response_model=UserRecommendations)
 async def user_recommendations(user_id: UserId, query: UserParams, runtime: Rt) -> Response:
     """Top-k items for a user, or the popular fallback (of the segment, if given) for an unknown user."""
-    found = await _find(runtime.store.for_user, user_id, query.segment)
+    found = await _find(runtime, runtime.store.for_user, user_id, query.segment)
     items = _top(found, query.k, runtime.settings.default_k, _excluded(query.exclude))
     body = UserRecommendations(user_id=user_id, items=items, **_answer(found))
     return _respond(body, found, runtime.settings)
@@ -65,15 +64,15 @@ async def user_recommendations(user_id: UserId, query: UserParams, runtime: Rt) 
 @keyed.get("/v1/items/{item_id}/similar", response_model=SimilarItems)
 async def similar_items(item_id: ItemId, query: SimilarParams, runtime: Rt) -> Response:
     """Items similar to an item, or the popular fallback for an item the model does not know."""
-    found = await _find(runtime.store.for_item, item_id)
+    found = await _find(runtime, runtime.store.for_item, item_id)
     items = _top(found, query.k, runtime.settings.default_k, {item_id})
     body = SimilarItems(item_id=item_id, items=items, **_answer(found))
     return _respond(body, found, runtime.settings)
 
 
-async def _find(read: Callable[..., Lookup | None], *args) -> Lookup:
-    """From the cache without leaving the event loop when possible; else DynamoDB on a worker thread."""
-    return read(*args, cached_only=True) or await run_in_threadpool(read, *args)
+async def _find(runtime: Runtime, read: Callable[..., Lookup | None], *args) -> Lookup:
+    """From the cache without leaving the event loop when possible; else DynamoDB on a reader thread."""
+    return read(*args, cached_only=True) or await runtime.blocking(read, *args)
 
 
 def _excluded(exclude: list[str] | None) -> set[str]:
