@@ -80,7 +80,7 @@ def nightly_deployment(
 
 
 @contextmanager
-def local_prefect_server(port: int, startup_timeout: float = 60.0):
+def local_prefect_server(port: int, startup_timeout: float = 180.0):
     """``prefect server start`` on 127.0.0.1:``port`` as a child process; yields its API URL."""
     api_url = f"http://127.0.0.1:{port}/api"
     process = subprocess.Popen(
