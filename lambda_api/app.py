@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -11,8 +12,10 @@ from fastapi.responses import JSONResponse
 from lambda_api.deps import Runtime
 from lambda_api.middleware import ConfiguredCORS, ErrorBoundary
 from lambda_api.routes import keyed, router
-from lambda_api.settings import ApiSettings
 from lambda_api.store import NotPublishedError, RecommendationStore, StoreUnavailableError
+
+if TYPE_CHECKING:
+    from lambda_api.settings import ApiSettings
 
 log = logging.getLogger(__name__)
 

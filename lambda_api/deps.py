@@ -8,13 +8,15 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Depends, HTTPException, Request, Security
 from fastapi.security import APIKeyHeader
 
-from lambda_api.settings import ApiSettings, get_settings
 from lambda_api.store import RecommendationStore
+
+if TYPE_CHECKING:  # lambda_api.settings (pydantic-settings, ~30 ms) is imported by the first request
+    from lambda_api.settings import ApiSettings
 
 API_KEY_HEADER = "X-API-Key"
 READ_THREADS = 16  # DynamoDB reads in flight at once per container (uvicorn); Lambda needs one
@@ -46,7 +48,11 @@ class Runtime:
 
     @property
     def settings(self) -> ApiSettings:
-        return get_settings() if self._settings is None else self._settings
+        if self._settings is None:
+            from lambda_api.settings import get_settings
+
+            return get_settings()
+        return self._settings
 
     @property
     def store(self) -> RecommendationStore:
@@ -62,6 +68,8 @@ class Runtime:
 @lru_cache(maxsize=1)
 def get_store() -> RecommendationStore:
     """The container's store: one boto3 client, one cache."""
+    from lambda_api.settings import get_settings
+
     return build_store(get_settings())
 
 
@@ -96,10 +104,6 @@ def build_store(settings: ApiSettings, client=None) -> RecommendationStore:
 # thread, and under Mangum every invocation would start a new one (about 1 ms each).
 
 
-async def current_settings(request: Request) -> ApiSettings:
-    return request.app.state.runtime.settings
-
-
 async def current_store(request: Request) -> RecommendationStore:
     return request.app.state.runtime.store
 
@@ -108,7 +112,6 @@ async def current_runtime(request: Request) -> Runtime:
     return request.app.state.runtime
 
 
-Settings = Annotated[ApiSettings, Depends(current_settings)]
 Rt = Annotated[Runtime, Depends(current_runtime)]
 Store = Annotated[RecommendationStore, Depends(current_store)]
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from itertools import islice
+from typing import TYPE_CHECKING
 
 from fastapi import APIRouter, Depends, HTTPException, Response
 
@@ -20,8 +21,10 @@ from lambda_api.schemas import (
     SimilarItems,
     UserRecommendations,
 )
-from lambda_api.settings import ApiSettings
 from lambda_api.store import Lookup
+
+if TYPE_CHECKING:
+    from lambda_api.settings import ApiSettings
 
 ERRORS = {
     401: {"model": ErrorBody, "description": "missing or wrong X-API-Key (when keys are configured)"},
