@@ -125,12 +125,12 @@ def run_schedule(
     port: int = 4200,
 ) -> None:
     """Build the deployment and serve it, against ``PREFECT_API_URL`` or a local server started here."""
-    from prefect.settings import PREFECT_API_URL
+    from prefect.settings import PREFECT_API_URL, temporary_settings
 
     deployment = nightly_deployment(events, config, cron, timezone)
     if start_server:
-        with local_prefect_server(port) as api_url:
-            os.environ["PREFECT_API_URL"] = api_url
+        with local_prefect_server(port) as api_url, temporary_settings({PREFECT_API_URL: api_url}):
+            os.environ["PREFECT_API_URL"] = api_url  # the runs the runner starts read it too
             ui = api_url.removesuffix("/api")
             print(f"Prefect server on {ui} (UI); serving 'nightly/nightly' ({cron}, {timezone})")
             serve(deployment)
