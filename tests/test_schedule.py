@@ -3,8 +3,10 @@ stage named, one run at a time, and the scheduled deployment."""
 
 from __future__ import annotations
 
+import re
 import threading
 import time
+import uuid
 from datetime import datetime
 
 import boto3
@@ -268,7 +270,8 @@ def test_a_second_run_waits_then_refuses_while_one_holds_the_slot(days, settings
     finally:
         release.set()
         holder.join(30)
-    assert nightly(events=[str(days[0])], settings=settings).published  # the slot is free again
+    with concurrency(operations.SLOT_NAME, occupy=1, timeout_seconds=10, strict=True):
+        pass  # the slot is free again once the first run ends
 
 
 def test_the_deployment_carries_the_schedule_and_parameters(tmp_path):
@@ -333,3 +336,57 @@ def test_every_stage_has_a_timeout_and_only_network_stages_retry():
         assert tasks[name].retry_condition_fn is operations.retry_if_transient
     for name in ("load_holdout", "fit_model", "evaluate_model", "precompute", "save_artifact"):
         assert tasks[name].retries == 0, name  # computing again the same way fails the same way
+
+
+@pytest.mark.slow  # a real Prefect server and a cron that fires each minute: about 2-4 minutes
+def test_recs_schedule_fires_a_cron_run_and_ctrl_c_stops_everything(days, tmp_path, local_aws):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from infra.local_aws import free_port
+    from tests.conftest import ROOT
+    from tests.test_replay import processes_with
+
+    config = tmp_path / "nightly.toml"
+    config.write_text(
+        f'warehouse = "{tmp_path / "wh.duckdb"}"\nartifacts_dir = "{tmp_path / "artifacts"}"\n'
+        f'table_name = "recs-sched-{uuid.uuid4().hex[:6]}"\nholdout_days = 2\nk = 10\nsimilar_k = 5\n'
+        "min_lift_over_popular = -1.0\n"
+    )
+    marker = uuid.uuid4().hex
+    env = {**os.environ, "RECS_SCHEDULE_TEST": marker, "PREFECT_HOME": str(tmp_path / "prefect")}
+    env.pop("PREFECT_API_URL", None)
+    command = [
+        sys.executable,
+        "-m",
+        "pipeline.cli",
+        "schedule",
+        "--events",
+        str(days[0]),
+        "--config",
+        str(config),
+    ]
+    command += ["--cron", "* * * * *", "--start-server", "--port", str(free_port())]
+    process = subprocess.Popen(
+        command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    output: list[str] = []
+    try:
+        deadline = time.monotonic() + 420
+        while not any("Flow run" in line and "Finished in state Completed()" in line for line in output):
+            line = process.stdout.readline()
+            assert line and time.monotonic() < deadline, "".join(output[-40:])
+            output.append(line)
+    finally:
+        process.send_signal(signal.SIGINT)
+        rest, _ = process.communicate(timeout=90)
+    text = "".join(output)
+    server = re.search(r"Prefect server on (http://127\.0\.0\.1:\d+)", text).group(1)
+    assert f"View at {server}/runs/flow-run/" in text  # the run was made by the server's scheduler
+    assert process.returncode in (0, 130), rest[-3000:]
+    deadline = time.monotonic() + 30
+    while processes_with(marker) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert processes_with(marker) == []
