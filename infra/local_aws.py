@@ -13,10 +13,12 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
+from typing import IO
 
 FAKE_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -39,6 +41,7 @@ class LocalAWS:
     region: str = "us-east-1"
     startup_timeout: float = 30.0
     _process: subprocess.Popen | None = None
+    _log: IO[bytes] | None = None
 
     @property
     def endpoint_url(self) -> str:
@@ -52,13 +55,17 @@ class LocalAWS:
         self._process = subprocess.Popen(
             [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
+            # a file, not a pipe: moto logs every request to stderr, and a pipe nobody drains
+            # fills up after ~1,000 requests and hangs the server
+            stderr=(log := tempfile.TemporaryFile()),  # noqa: SIM115 (closed by stop)
             env={**os.environ, **FAKE_CREDENTIALS},
         )
+        self._log = log
         deadline = time.monotonic() + self.startup_timeout
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
-                err = self._process.stderr.read().decode(errors="replace") if self._process.stderr else ""
+                log.seek(0)
+                err = log.read().decode(errors="replace")
                 raise RuntimeError(
                     f"moto server exited at start (code {self._process.returncode}): {err[-2000:]}"
                 )
@@ -81,8 +88,9 @@ class LocalAWS:
         except subprocess.TimeoutExpired:
             self._process.kill()
             self._process.wait()
-        if self._process.stderr:
-            self._process.stderr.close()
+        if self._log is not None:
+            self._log.close()
+            self._log = None
         self._process = None
 
     def reset(self) -> None:
