@@ -160,6 +160,7 @@ def _record(name: str, run: dict, baseline: dict | None = None, **extra) -> dict
         "ratio": round(run["seconds"] / base, 3) if base else None,
         "peak_rss_mb": run["peak_rss_mb"],
         **({"baseline_peak_rss_mb": baseline["peak_rss_mb"]} if baseline else {}),
+        **({"baseline_cpu_seconds": baseline["cpu_seconds"]} if baseline else {}),
         **figures,
         **extra,
     }
