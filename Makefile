@@ -20,9 +20,10 @@ demo: $(STAMP)
 	PREFECT_HOME=$${PREFECT_HOME:-$(CURDIR)/var/prefect} $(BIN)/recs demo
 
 # production on a laptop: local AWS, the stack of infra/template.yaml, the nightly flow, the API until Ctrl-C
-# (DAYS=dir replays one nightly run per file of dir, in order)
+# (DAYS=dir replays one nightly run per file of dir, in order; CONFIG=file, default the sample's settings)
 replay: $(STAMP)
-	PREFECT_HOME=$${PREFECT_HOME:-$(CURDIR)/var/prefect} $(BIN)/recs replay $(if $(DAYS),--days $(DAYS))
+	PREFECT_HOME=$${PREFECT_HOME:-$(CURDIR)/var/prefect} $(BIN)/recs replay \
+		--config $(or $(CONFIG),sample_data/retail.toml) $(if $(DAYS),--days $(DAYS))
 
 test: $(STAMP)
 	$(BIN)/ruff check pipeline lambda_api infra sample_data tests

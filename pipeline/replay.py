@@ -1,8 +1,9 @@
 """``recs replay``: production, on a laptop.
 
 Starts the local AWS (moto's server), creates the stack from ``infra/template.yaml`` in it (the same
-template AWS gets), runs the nightly flow against the table the stack made, and serves the API on
-127.0.0.1 with uvicorn until Ctrl-C, printing example ``curl`` commands and the OpenAPI docs URL.
+template AWS gets), lands the event files in the stack's bucket under ``raw/``, runs the nightly flow
+on ``s3://<bucket>/raw/`` against the table the stack made, and serves the API on 127.0.0.1 with
+uvicorn until Ctrl-C, printing example ``curl`` commands and the OpenAPI docs URL.
 
     recs replay                                   # the bundled retail sample, one run
     recs replay --events PATH... [--config FILE]  # your event files, one run
@@ -32,6 +33,7 @@ from pipeline.ingest import READERS
 from pipeline.settings import PipelineSettings, load_settings
 
 SAMPLE = Path(__file__).resolve().parent.parent / "sample_data"
+RAW_PREFIX = "raw/"
 
 
 class ReplayError(PipelineError):
@@ -102,14 +104,38 @@ def day_result(day: str, summary, settings: PipelineSettings) -> DayResult:
     )
 
 
-def replay_days(files: list[Path], settings: PipelineSettings, echo=print) -> list[DayResult]:
-    """One nightly run per file, in order; a line per day as it finishes."""
+def event_files(sources: list[str]) -> list[Path]:
+    """The event files named by ``sources`` (files, or directories searched recursively), in order."""
+    found: list[Path] = []
+    for source in map(Path, sources):
+        if source.is_dir():
+            found += sorted(p for p in source.rglob("*") if p.is_file() and p.suffix.lower() in READERS)
+        elif source.is_file():
+            found.append(source)
+        else:
+            raise ReplayError(f"--events {source}: no such file or directory")
+    if not found:
+        raise ReplayError(f"--events {' '.join(sources)}: holds no {'/'.join(READERS)} files")
+    return found
+
+
+def land(files: list[Path], settings: PipelineSettings, bucket: str) -> str:
+    """Put event files where production receives them, the stack's bucket under ``raw/``; returns the
+    ``s3://`` prefix the nightly run reads (every night the whole prefix: ingest skips what it loaded)."""
+    s3 = aws.client("s3", settings)
+    for path in files:
+        s3.upload_file(str(path), bucket, f"{RAW_PREFIX}{path.name}")
+    return f"s3://{bucket}/{RAW_PREFIX}"
+
+
+def replay_days(files: list[Path], settings: PipelineSettings, bucket: str, echo=print) -> list[DayResult]:
+    """One nightly run per file, in order: the day's file lands in the bucket, then the run reads it."""
     from pipeline.flow import nightly
 
     echo(HEADER)
     results = []
     for path in files:
-        summary = nightly(events=[str(path)], settings=settings)
+        summary = nightly(events=[land([path], settings, bucket)], settings=settings)
         results.append(day_result(path.stem, summary, settings))
         echo(results[-1].line())
     return results
@@ -193,7 +219,7 @@ def run_replay(
 
     if events is None and days is None:
         events, config = [str(SAMPLE / "events")], config or str(SAMPLE / "retail.toml")
-    files = day_files(Path(days)) if days else None
+    files = day_files(Path(days)) if days else event_files(events)
     shutil.rmtree(workdir, ignore_errors=True)
     workdir.mkdir(parents=True)
     results: list[DayResult] = []
@@ -201,10 +227,10 @@ def run_replay(
         try:
             outputs = local_stack(local, load_settings(config).table_name, echo)
             settings = replay_settings(config, workdir, local.endpoint_url, outputs.table_name)
-            if files is not None:
-                results = replay_days(files, settings, echo)
+            if days:
+                results = replay_days(files, settings, outputs.bucket_name, echo)
             else:
-                summary = nightly(events=events, settings=settings)
+                summary = nightly(events=[land(files, settings, outputs.bucket_name)], settings=settings)
                 results = [day_result("run", summary, settings)]
                 echo(HEADER)
                 echo(results[0].line())

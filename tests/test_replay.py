@@ -69,6 +69,9 @@ def test_replay_of_several_days_shows_the_served_version_day_by_day(days, config
         days=str(days), config=str(config), workdir=tmp_path / "work", serve=False, echo=lines.append
     )
     assert [r.day for r in results] == ["day-1", "day-2", "day-3"]
+    assert [r.rows_loaded for r in results] == [
+        pq.read_metadata(days / f"{r.day}.parquet").num_rows for r in results
+    ]  # each night read exactly the day that landed in the bucket, nothing twice
     assert results[0].published and results[0].served_version
     assert all(r.rows_loaded > 0 for r in results)
     assert all(r.published for r in results)  # each day brings new data, and the gate is open
