@@ -15,6 +15,8 @@ import scipy.sparse as sp
 from implicit.cpu.als import AlternatingLeastSquares
 from threadpoolctl import threadpool_limits
 
+from pipeline import scoring
+
 
 @dataclass(frozen=True)
 class TopK:
@@ -47,9 +49,29 @@ def top_k_for_users(
     user_items: sp.csr_matrix,
     k: int,
     users: np.ndarray | None = None,
-    batch_size: int = 4096,
+    threads: int | None = None,
 ) -> TopK:
-    """Each user's k best-scoring items that the user has not interacted with yet."""
+    """Each user's k best-scoring items that the user has not interacted with yet.
+
+    For a factor model (ALS) this is exact: the same items as ranking every item by
+    ``user_factors @ item_factors.T`` (ties: lower item index first), computed by
+    ``scoring.top_k``. Other implicit models (e.g. item kNN) use their own batch ``recommend``.
+    """
+    if getattr(model, "item_factors", None) is None:
+        return recommend_batches(model, user_items, k, users)
+    if users is None:
+        query, seen = model.user_factors, user_items
+    else:
+        users = np.asarray(users)
+        query, seen = model.user_factors[users], user_items[users]
+    ids, scores = scoring.top_k(query, model.item_factors, k, seen, threads=threads)
+    return _padded(ids, scores)
+
+
+def recommend_batches(
+    model, user_items: sp.csr_matrix, k: int, users: np.ndarray | None = None, batch_size: int = 4096
+) -> TopK:
+    """Top k through implicit's own batch ``model.recommend`` (any implicit model), BLAS on one thread."""
     users = np.arange(user_items.shape[0]) if users is None else np.asarray(users)
     k = min(k, user_items.shape[1])
     ids = np.full((len(users), k), -1, dtype=np.int32)
@@ -60,23 +82,19 @@ def top_k_for_users(
             block_ids, block_scores = model.recommend(
                 userid, user_items[userid], N=k, filter_already_liked_items=True
             )
-            ids[block], scores[block] = block_ids, block_scores
+            ids[block, : block_ids.shape[1]], scores[block, : block_ids.shape[1]] = block_ids, block_scores
+    invalid = scores <= -np.finfo(np.float32).max  # implicit's mark of a filtered item
+    ids[invalid], scores[invalid] = -1, 0.0
     return _padded(ids, scores)
 
 
-def similar_items(model: AlternatingLeastSquares, k: int, batch_size: int = 4096) -> TopK:
+def similar_items(model: AlternatingLeastSquares, k: int, threads: int | None = None) -> TopK:
     """Each item's k most similar other items by cosine of the item factors."""
-    n_items = model.item_factors.shape[0]
-    k = min(k, n_items - 1)
-    ids = np.full((n_items, k), -1, dtype=np.int32)
-    scores = np.zeros((n_items, k), dtype=np.float32)
-    for block in blocks(n_items, batch_size):
-        block_ids, block_scores = model.similar_items(block, N=k + 1)
-        not_self = block_ids != block[:, None]
-        # keep the first k entries that are not the item itself, in rank order
-        order = np.argsort(~not_self, axis=1, kind="stable")[:, :k]
-        ids[block] = np.take_along_axis(block_ids, order, axis=1)
-        scores[block] = np.take_along_axis(block_scores, order, axis=1)
+    factors = np.asarray(model.item_factors, dtype=np.float32)
+    norms = np.linalg.norm(factors, axis=1, keepdims=True)
+    unit = factors / np.maximum(norms, 1e-10)
+    itself = sp.identity(len(factors), dtype=np.float32, format="csr")
+    ids, scores = scoring.top_k(unit, unit, min(k, len(factors) - 1) or 1, itself, threads=threads)
     return _padded(ids, scores)
 
 
