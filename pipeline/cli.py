@@ -23,8 +23,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not args.local_aws:
         summary = nightly(events=args.events, settings=settings, force=args.force)
     else:
-        with LocalAWS() as aws:
-            os.environ.update(aws.environment())
+        from pipeline.replay import environment
+
+        with LocalAWS() as aws, environment(aws.environment()):  # restored after: callers may go on
             settings = settings.model_copy(update={"aws_endpoint_url": aws.endpoint_url})
             summary = nightly(events=args.events, settings=settings, force=args.force)
     if args.json:
@@ -161,6 +162,29 @@ def cmd_package_lambda(args: argparse.Namespace) -> int:
     return main_report(args.out, args.with_boto3)
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    from pipeline.bench import run as bench
+
+    result = bench.run(args.scale, args.only)
+    print(bench.table(result))
+    print(f"figures: {bench.save(result)}; history: docs/benchmarks.md")
+    if args.json:
+        _print_json(result)
+    return 0
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from pipeline.synthetic import SCALES, write_daily
+
+    sizes = {"events": args.events, "users": args.users, "items": args.items, "seed": args.seed}
+    spec = replace(SCALES[args.scale], **{k: v for k, v in sizes.items() if v is not None})
+    files = write_daily(spec, Path(args.out))
+    print(f"{spec.events} events, {spec.users} users, {spec.items} items: {len(files)} files in {args.out}")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="recs", description=__doc__)
     sub = root.add_subparsers(dest="command", required=True)
@@ -250,6 +274,21 @@ def parser() -> argparse.ArgumentParser:
     pkg.add_argument("--out", default="dist/lambda_api.zip")
     pkg.add_argument("--with-boto3", action="store_true", help="bundle boto3 (the runtime ships one)")
     pkg.set_defaults(func=cmd_package_lambda)
+
+    bench = sub.add_parser("bench", help="the nightly job on synthetic data, next to the bare libraries")
+    bench.add_argument("--scale", default="small", choices=["tiny", "small", "medium", "large"])
+    bench.add_argument("--only", nargs="+", metavar="GROUP", help="data train topk evaluate publish api")
+    bench.add_argument("--json", action="store_true", help="end with one JSON line: the figures")
+    bench.set_defaults(func=cmd_bench)
+
+    gen = sub.add_parser("generate", help="write a synthetic event log (one Parquet file per day)")
+    gen.add_argument("--scale", default="small", choices=["tiny", "small", "medium", "large"])
+    gen.add_argument("--events", type=int)
+    gen.add_argument("--users", type=int)
+    gen.add_argument("--items", type=int)
+    gen.add_argument("--seed", type=int)
+    gen.add_argument("--out", default="var/synthetic")
+    gen.set_defaults(func=cmd_generate)
     return root
 
 
