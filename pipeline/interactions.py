@@ -74,20 +74,18 @@ class Interactions:
 
 
 PAIRS_SQL = """
-WITH weights(event_type, code, weight) AS (VALUES {weights}),
-events AS (
-    SELECT DISTINCT u.idx AS u, i.idx AS i, w.code, e.ts
+WITH events AS (
+    SELECT DISTINCT u.idx AS u, i.idx AS i, CASE e.event_type {codes} END AS code, e.ts
     FROM raw_events e
-    JOIN weights w USING (event_type)
     JOIN user_ids u ON u.user_id = e.user_id
     JOIN item_ids i ON i.item_id = e.item_id
-    WHERE {where}
+    WHERE e.event_type IN ({types}) AND {where}
 ),
 pairs AS (
-    SELECT e.u, e.i, sum(w.weight * {decay}) AS weight
-    FROM events e JOIN weights w USING (code)
+    SELECT e.u, e.i, sum(CASE e.code {weights} END * {decay}) AS weight
+    FROM events e
     GROUP BY e.u, e.i
-    HAVING sum(w.weight * {decay}) > 0
+    HAVING sum(CASE e.code {weights} END * {decay}) > 0
 ){thresholds}
 """
 THRESHOLDS_SQL = """,
@@ -123,9 +121,9 @@ def pairs_sql(rules: InteractionRules, since: datetime = datetime.min, until: da
 
     Conditions that would hold for every row are left out of the SQL, not just bound.
     """
-    weights = ", ".join(
-        f"({_sql_string(t)}, {code}, {float(w)})" for code, (t, w) in enumerate(rules.event_weights.items())
-    )
+    types = list(rules.event_weights)
+    codes = " ".join(f"WHEN {_sql_string(t)} THEN {code}" for code, t in enumerate(types))
+    weights = " ".join(f"WHEN {code} THEN {float(rules.event_weights[t])}" for code, t in enumerate(types))
     decay = "1.0"
     if rules.half_life_days is not None:
         decay = DECAY_SQL.format(seconds=float(rules.half_life_days) * 86_400)
@@ -136,7 +134,12 @@ def pairs_sql(rules: InteractionRules, since: datetime = datetime.min, until: da
     ]
     thresholds = THRESHOLDS_SQL if _has_thresholds(rules) else NO_THRESHOLDS_SQL
     return PAIRS_SQL.format(
-        weights=weights, decay=decay, where=" AND ".join(where) or "true", thresholds=thresholds
+        codes=codes,
+        types=", ".join(map(_sql_string, types)),
+        weights=weights,
+        decay=decay,
+        where=" AND ".join(where) or "true",
+        thresholds=thresholds,
     )
 
 
