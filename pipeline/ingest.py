@@ -6,6 +6,9 @@ CSV, Parquet or JSON-lines files. S3 objects are listed and downloaded with boto
 to a temporary directory, then loaded like local files; the manifest records the
 ``s3://`` path, size and ETag.
 
+All Parquet files of a call are read by one ``read_parquet`` scan (DuckDB spreads it
+over the cores; ``file_index`` tells the files apart); other files load one by one.
+
 One call is one transaction: good rows go to ``raw_events``, rows that break a
 rule go to ``quarantine`` (file, row, reason, the row as JSON), each file gets a
 ``manifest`` row, and new users and items get stable indices. If any file fails
