@@ -29,5 +29,9 @@ test: $(STAMP)
 	$(BIN)/ruff check pipeline lambda_api infra sample_data tests
 	$(BIN)/python -m pytest
 
+# the benchmark: SCALE=tiny|small|medium|large (large: 20M events, 500k users, 50k items)
+bench: $(STAMP)
+	$(BIN)/recs bench --scale $(or $(SCALE),small)
+
 clean:
 	rm -rf $(VENV) var .pytest_cache

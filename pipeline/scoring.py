@@ -229,7 +229,12 @@ def top_k(
     n_rows, n_items = query.shape[0], items.shape[0]
     k = min(k, n_items)
     exclude = _exclusions(exclude, n_rows, n_items)
-    query = np.ascontiguousarray(query, dtype=np.float32)
+    # whole blocks only (zero rows pad the last): BLAS then takes the same code path for every
+    # row, so a row's scores do not depend on which other rows share its block or shard
+    padded = -(-n_rows // block_rows) * block_rows
+    query = np.vstack(
+        [np.asarray(query, np.float32), np.zeros((padded - n_rows, query.shape[1]), np.float32)]
+    )
     order = (
         np.argsort(-np.linalg.norm(items, axis=1), kind="stable").astype(np.int32)
         if scan_by_norm
@@ -238,14 +243,15 @@ def top_k(
     items = np.ascontiguousarray(items[order], dtype=np.float32)
     position = np.empty(n_items, np.int32)
     position[order] = np.arange(n_items, dtype=np.int32)
-    indptr, indices = exclude.indptr.astype(np.int64), exclude.indices.astype(np.int32)
-    ids = np.empty((n_rows, k), np.int32)
-    scores = np.empty((n_rows, k), np.float32)
+    indptr = np.concatenate([exclude.indptr, np.full(padded - n_rows, exclude.indptr[-1])]).astype(np.int64)
+    indices = exclude.indices.astype(np.int32)
+    ids = np.empty((padded, k), np.int32)
+    scores = np.empty((padded, k), np.float32)
     tile_items = min(tile_items, n_items)
     threads = threads or default_threads()
 
     def run_block(start: int) -> None:
-        stop = min(start + block_rows, n_rows)
+        stop = start + block_rows
         buffer = np.empty(block_rows * tile_items, np.float32)
         _block_top_k(
             query[start:stop], items, order, position, indptr, indices, start, k, tile_items, buffer,
@@ -253,5 +259,5 @@ def top_k(
         )  # fmt: skip
 
     with threadpool_limits(1, "blas"), ThreadPoolExecutor(threads) as pool:
-        list(pool.map(run_block, range(0, n_rows, block_rows)))
-    return ids, scores
+        list(pool.map(run_block, range(0, padded, block_rows)))
+    return ids[:n_rows], scores[:n_rows]
