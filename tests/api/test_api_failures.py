@@ -102,7 +102,7 @@ def test_after_a_failure_answers_come_from_the_cache_without_waiting(settings_fo
     started = time.perf_counter()
     body = api.get("/v1/users/12347/recommendations").json()
     assert (body["degraded"], sent) == (True, [])
-    assert time.perf_counter() - started < 0.25
+    assert time.perf_counter() - started < 0.3  # less than one read timeout
 
 
 def test_answers_are_fresh_again_once_dynamodb_recovers(settings_for, published, proxy):
