@@ -15,6 +15,18 @@ ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "sample_data"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def small_tuning_budget():
+    """Flows under test still tune (on schedule, then reuse), but with 3 trials instead of the default."""
+    saved = os.environ.get("RECS_TUNING__MAX_TRIALS")
+    os.environ["RECS_TUNING__MAX_TRIALS"] = "3"
+    yield
+    if saved is None:
+        os.environ.pop("RECS_TUNING__MAX_TRIALS", None)
+    else:
+        os.environ["RECS_TUNING__MAX_TRIALS"] = saved
+
+
 @pytest.fixture(scope="session")
 def local_aws():
     """moto's server on a free 127.0.0.1 port, with boto3's environment pointed at it."""
