@@ -43,7 +43,7 @@ class ReplayError(PipelineError):
 @dataclass(frozen=True)
 class DayResult:
     day: str
-    rows_loaded: int
+    rows_loaded: int | None
     served_version: str | None
     published: bool
     model_ndcg: float | None
@@ -54,9 +54,10 @@ class DayResult:
         def score(value: float | None) -> str:
             return f"{value:.4f}" if value is not None else "   -  "
 
-        state = "published" if self.published else "kept"
+        state = "published" if self.published else "failed" if self.rows_loaded is None else "kept"
+        loaded = "-" if self.rows_loaded is None else f"{self.rows_loaded:,}"
         return (
-            f"{self.day:<28} {self.rows_loaded:>9,} {self.served_version or '-':<26} {state:<9} "
+            f"{self.day:<28} {loaded:>9} {self.served_version or '-':<26} {state:<9} "
             f"{score(self.model_ndcg)} {score(self.popular_ndcg)}  {self.reason[:70]}"
         )
 
@@ -129,14 +130,23 @@ def land(files: list[Path], settings: PipelineSettings, bucket: str) -> str:
 
 
 def replay_days(files: list[Path], settings: PipelineSettings, bucket: str, echo=print) -> list[DayResult]:
-    """One nightly run per file, in order: the day's file lands in the bucket, then the run reads it."""
+    """One nightly run per file, in order: the day's file lands in the bucket, then the run reads it.
+
+    A night that fails on its data (e.g. too little history yet for the holdout) is shown as failed and
+    the next night goes on, as the schedule would; what it ingested stays in the warehouse."""
     from pipeline.flow import nightly
 
     echo(HEADER)
     results = []
     for path in files:
-        summary = nightly(events=[land([path], settings, bucket)], settings=settings)
-        results.append(day_result(path.stem, summary, settings))
+        try:
+            summary = nightly(events=[land([path], settings, bucket)], settings=settings)
+            results.append(day_result(path.stem, summary, settings))
+        except PipelineError as err:
+            served = operations.served_version(aws.client("dynamodb", settings), settings.table_name)
+            results.append(
+                DayResult(path.stem, None, served, False, None, None, f"{type(err).__name__}: {err}")
+            )
         echo(results[-1].line())
     return results
 

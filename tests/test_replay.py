@@ -35,11 +35,13 @@ table_name = "recs-replay"
 
 @pytest.fixture
 def days(tmp_path) -> Path:
-    """Three 'days': the first eight days of the tiny log in one file, then day 9, then day 10."""
+    """Four 'nights': the first day of the tiny log (too little history for a 2-day holdout), days 2-8 in
+    one file, then day 9, then day 10."""
     files = write_daily(TINY, tmp_path / "all")
     out = tmp_path / "days"
     out.mkdir()
-    pq.write_table(pa.concat_tables([pq.read_table(f) for f in files[:8]]), out / "day-1.parquet")
+    files[0].rename(out / "day-0.parquet")
+    pq.write_table(pa.concat_tables([pq.read_table(f) for f in files[1:8]]), out / "day-1.parquet")
     files[8].rename(out / "day-2.parquet")
     files[9].rename(out / "day-3.parquet")
     (out / "notes.txt").write_text("not an event file")
@@ -54,7 +56,7 @@ def config(tmp_path) -> Path:
 
 
 def test_day_files_are_the_event_files_in_name_order(days, tmp_path):
-    assert [p.name for p in day_files(days)] == ["day-1.parquet", "day-2.parquet", "day-3.parquet"]
+    assert [p.name for p in day_files(days)] == [f"day-{n}.parquet" for n in range(4)]
     with pytest.raises(ReplayError, match="--days .*: not a directory"):
         day_files(tmp_path / "nowhere")
     (tmp_path / "empty").mkdir()
@@ -68,15 +70,23 @@ def test_replay_of_several_days_shows_the_served_version_day_by_day(days, config
     results = run_replay(
         days=str(days), config=str(config), workdir=tmp_path / "work", serve=False, echo=lines.append
     )
+    first, results = results[0], results[1:]
     assert [r.day for r in results] == ["day-1", "day-2", "day-3"]
+    # the first night fails on too little history, is shown as such, and the next nights go on
+    assert (first.day, first.published, first.served_version, first.rows_loaded) == (
+        "day-0",
+        False,
+        None,
+        None,
+    )
+    assert "EmptyInteractionsError" in first.reason
     assert [r.rows_loaded for r in results] == [
         pq.read_metadata(days / f"{r.day}.parquet").num_rows for r in results
     ]  # each night read exactly the day that landed in the bucket, nothing twice
-    assert results[0].published and results[0].served_version
-    assert all(r.rows_loaded > 0 for r in results)
     assert all(r.published for r in results)  # each day brings new data, and the gate is open
     assert len({r.served_version for r in results}) == 3  # a new version served after every day
     assert all(r.model_ndcg is not None and r.popular_ndcg is not None for r in results)
+    assert any(line.startswith("day-0 ") and " failed " in line for line in lines)
     assert HEADER in lines
     assert any(line.startswith("day-2 ") for line in lines)
     assert any("stack recs-replay-" in line for line in lines)  # the stack made the table the runs used
