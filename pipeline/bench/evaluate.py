@@ -1,6 +1,6 @@
 """Benchmark: evaluating a model on every holdout user, next to implicit's own evaluation, in the same run.
 
-    python -m pipeline.bench.evaluate [--scale small|medium] [--repeats R] [--json]
+    python -m pipeline.bench.evaluate [--scale tiny|small|medium|large] [--repeats R] [--json]
 
 Builds a synthetic log (``pipeline.synthetic``, medium = 100k users, 20k items, 2M
 events), splits it per user, fits one ALS model, then times on the same model and split:
@@ -30,7 +30,7 @@ from implicit.evaluation import ranking_metrics_at_k
 from pipeline import evaluate, interactions, recommend, synthetic, train
 from pipeline.settings import ALSParams
 
-SCALES = {"small": "small", "medium": "medium"}  # names of synthetic.SCALES
+SCALES = ("tiny", "small", "medium", "large")  # names of synthetic.SCALES
 
 
 def _peak_rss_mb() -> float:
@@ -54,7 +54,7 @@ def _best_of(repeats: int, work) -> tuple[float, object]:
 
 
 def run(scale: str = "small", repeats: int = 2) -> list[dict]:
-    spec = synthetic.SCALES[SCALES[scale]]
+    spec = synthetic.SCALES[scale]
     holdout = evaluate.split_per_user(_matrix(spec), 0.2, seed=0)
     params = ALSParams(factors=64, iterations=10)
     began = time.perf_counter()
@@ -114,7 +114,7 @@ def run(scale: str = "small", repeats: int = 2) -> list[dict]:
         | {"ratio": round(min(timings["metrics"]) / base, 3)}
         | common,
         {
-            "name": "train: ALS seconds per iteration (CPU, 64 factors)",
+            "name": "evaluate: ALS fit seconds per iteration (CPU, 64 factors)",
             "seconds": round(per_iteration, 3),
             "baseline_seconds": None,
             "ratio": None,
@@ -124,9 +124,14 @@ def run(scale: str = "small", repeats: int = 2) -> list[dict]:
     ]
 
 
+def stages(scale: str = "small") -> list[dict]:
+    """The records for ``recs bench`` (pipeline/bench/run.py)."""
+    return run(scale, repeats=1 if scale in ("tiny", "large") else 2)
+
+
 def main(argv: list[str] | None = None) -> None:
     args = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    args.add_argument("--scale", choices=sorted(SCALES), default="small")
+    args.add_argument("--scale", choices=SCALES, default="small")
     args.add_argument("--repeats", type=int, default=2)
     args.add_argument("--json", action="store_true")
     parsed = args.parse_args(argv)
