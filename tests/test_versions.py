@@ -71,5 +71,6 @@ def test_recs_show_user_prints_what_the_api_answers(published, capsys):
 
 def test_recs_versions_on_a_missing_table_names_it(monkeypatch, local_aws, table_name, capsys):
     monkeypatch.setenv("RECS_TABLE_NAME", table_name)
+    monkeypatch.setenv("RECS_AWS_ENDPOINT_URL", local_aws.endpoint_url)
     assert main(["versions"]) == 1
     assert f"DynamoDB table {table_name} does not exist" in capsys.readouterr().err
