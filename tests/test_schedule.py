@@ -197,15 +197,19 @@ def task_runs(flow_run_id, name: str, wait: float = 15.0) -> list:
             time.sleep(0.5)
 
 
-def failure_artifact() -> str | None:
+def failure_artifact(flow_run_id, wait: float = 15.0) -> str | None:
+    """The ``nightly-failure`` artifact of one flow run (artifacts reach the API a moment after)."""
     from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, ArtifactFilterKey
 
+    of_run = ArtifactFilter(
+        key=ArtifactFilterKey(any_=[operations.FAILURE_ARTIFACT]),
+        flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id]),
+    )
+    deadline = time.monotonic() + wait
     with get_client(sync_client=True) as client:
-        found = client.read_artifacts(
-            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[operations.FAILURE_ARTIFACT])),
-            limit=1,
-        )
+        while not (found := client.read_artifacts(artifact_filter=of_run)) and time.monotonic() < deadline:
+            time.sleep(0.5)
     return found[0].data if found else None
 
 
@@ -228,16 +232,16 @@ def test_a_dropped_dynamodb_connection_is_retried_with_backoff(
 def test_a_refused_write_is_not_retried_and_the_run_names_the_stage(
     days, settings, dynamodb, inject, prefect_harness
 ):
-    from prefect.exceptions import FailedRun
-
     from pipeline.flow import nightly
 
     arm, injected = inject
     denied = client_error("AccessDeniedException", 400)
     arm("BatchWriteItem", denied, times=1000)
-    with pytest.raises((PipelineError, FailedRun)):
-        nightly(events=[str(days[0])], settings=settings)
-    report = failure_artifact()
+    state = nightly(events=[str(days[0])], settings=settings, return_state=True)
+    assert state.is_failed()
+    with pytest.raises(PipelineError, match="AccessDeniedException"):
+        state.result()
+    report = failure_artifact(state.state_details.flow_run_id)
     assert report is not None
     assert "stage: `publish_version`" in report
     assert "attempts: 1" in report and "AccessDeniedException" in report
