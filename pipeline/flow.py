@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from prefect import flow, get_run_logger, task
+from prefect import flow, get_run_logger, task, unmapped
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
@@ -21,6 +21,7 @@ from pipeline import (
     publish,
     recommend,
     report,
+    shard,
     train,
     tune,
     warehouse,
@@ -157,9 +158,21 @@ def write_report(
 
 
 @task(**task_defaults)
-def precompute(model, data: Interactions, settings: PipelineSettings) -> recommend.Precomputed:
+def load_seen(data: Interactions, settings: PipelineSettings):
     with warehouse.connect(settings.warehouse, read_only=True) as con:
-        seen = interactions.seen_matrix(con, settings.exclude_items_regex, data)
+        return interactions.seen_matrix(con, settings.exclude_items_regex, data)
+
+
+@task(**task_defaults)
+def score_users(model, seen, k: int, users: range) -> recommend.TopK:
+    return shard.score(model, seen, k, users)
+
+
+@task(**task_defaults)
+def precompute(
+    model, data: Interactions, settings: PipelineSettings, user_parts: list[recommend.TopK]
+) -> recommend.Precomputed:
+    with warehouse.connect(settings.warehouse, read_only=True) as con:
         segments = (
             interactions.user_segments(con, settings.segment_column, data.user_ids)
             if settings.segment_column
@@ -169,7 +182,7 @@ def precompute(model, data: Interactions, settings: PipelineSettings) -> recomme
     return recommend.Precomputed(
         user_ids=data.user_ids,
         item_ids=data.item_ids,
-        users=recommend.top_k_for_users(model, seen, settings.k),
+        users=shard.concat(user_parts),
         similar=recommend.similar_items(model, settings.similar_k),
         popular=popular,
         k=settings.k,
@@ -298,8 +311,12 @@ def nightly(
         summary.reason = plan.reason
         return summary
 
-    # 4. precompute every answer and publish it under the new version, then flip the pointer
-    pre = precompute(model, data, settings)
+    # 4. precompute every answer and publish it under the new version, then flip the pointer;
+    #    users are scored in shards (ranges), which a Dask or Ray task runner spreads over workers
+    seen = load_seen(data, settings)
+    ranges = shard.ranges(data.shape[0], settings.score_shards)
+    parts = score_users.map(unmapped(model), unmapped(seen), unmapped(settings.k), ranges)
+    pre = precompute(model, data, settings, parts)
     published = publish_version(version, pre, metrics, settings)
     summary.published, summary.rows_published = True, published.rows_written
     return summary

@@ -81,6 +81,9 @@ class PipelineSettings(BaseSettings):
     # precompute and publish
     k: int = Field(50, ge=1, le=200)
     similar_k: int = Field(20, ge=1, le=200)
+    score_shards: int = Field(
+        1, ge=1, le=4096, description="user ranges scored as separate tasks (one per Dask/Ray worker)"
+    )
     ttl_days: int = Field(
         14, ge=1, description="rows expire this long after publishing; must cover keep_versions publishes"
     )
