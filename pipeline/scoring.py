@@ -15,6 +15,7 @@ are deterministic and equal a stable argsort of the negated scores.
 from __future__ import annotations
 
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import numba
@@ -22,6 +23,7 @@ import numpy as np
 import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
 
+_ONE_AT_A_TIME = threading.Lock()
 CHUNK = 32  # scores per vectorised max in the pre-check
 GROUP = 8  # scores per group in the first tile's probe of the k-th best
 LOWEST = np.float32(-np.finfo(np.float32).max)
@@ -152,6 +154,33 @@ def _drain(heaps, sizes, out_ids, out_scores):
 
 
 @_jit
+def _rescore(query, items, position, out_ids, out_scores):
+    """Each chosen item's score again, as a float64 sum in factor order, and the row re-sorted.
+
+    BLAS rounds a score differently depending on where its row sits in a block, so this
+    makes the published scores (and their order) independent of blocks, threads and shards.
+    """
+    for r in range(out_ids.shape[0]):
+        n = 0
+        while n < out_ids.shape[1] and out_ids[r, n] >= 0:
+            v = items[position[out_ids[r, n]]]
+            total = 0.0
+            for f in range(query.shape[1]):
+                total += np.float64(query[r, f]) * np.float64(v[f])
+            out_scores[r, n] = np.float32(total)
+            n += 1
+        for a in range(1, n):  # nearly sorted already: a few swaps at most
+            s, i = out_scores[r, a], out_ids[r, a]
+            b = a
+            while b > 0 and (
+                out_scores[r, b - 1] < s or (out_scores[r, b - 1] == s and out_ids[r, b - 1] > i)
+            ):
+                out_scores[r, b], out_ids[r, b] = out_scores[r, b - 1], out_ids[r, b - 1]
+                b -= 1
+            out_scores[r, b], out_ids[r, b] = s, i
+
+
+@_jit
 def _seen_positions(indptr, indices, position, row0, rows):
     """Each block row's excluded items as sorted scan positions (flat, with start/end per row)."""
     start, stop = indptr[row0], indptr[row0 + rows]
@@ -184,6 +213,7 @@ def _block_top_k(
         np.dot(query, tile_v.T, tile)
         _scan_tile(tile, col0, order, seen, seen_at, seen_end, heaps, floors, sizes, maxima)
     _drain(heaps, sizes, out_ids, out_scores)
+    _rescore(query, items, position, out_ids, out_scores)
 
 
 def _exclusions(exclude: sp.csr_matrix | None, n_rows: int, n_items: int) -> sp.csr_matrix:
@@ -258,6 +288,9 @@ def top_k(
             ids[start:stop], scores[start:stop],
         )  # fmt: skip
 
-    with threadpool_limits(1, "blas"), ThreadPoolExecutor(threads) as pool:
+    # one call at a time per process: the BLAS thread limit is process-wide, and a concurrent
+    # call leaving its ``threadpool_limits`` would hand this one a multi-threaded BLAS, which
+    # splits the product differently and changes the last bit of some scores
+    with _ONE_AT_A_TIME, threadpool_limits(1, "blas"), ThreadPoolExecutor(threads) as pool:
         list(pool.map(run_block, range(0, padded, block_rows)))
     return ids[:n_rows], scores[:n_rows]

@@ -66,3 +66,22 @@ def test_rows_written_per_shard_are_the_versions_rows_once(trained, shards):
     written = [row for part in parts for row in shard.rows("v1", pre, 123, part)]
     assert written == list(publish.version_rows("v1", pre, 123))
     assert len(written) == pre.n_rows
+
+
+def test_the_flows_shard_task_maps_over_ranges_and_joins_in_order(prefect_harness, trained):
+    from prefect import flow, unmapped
+
+    from pipeline.flow import score_users
+
+    model, seen, user_ids, _ = trained
+
+    @flow
+    def score_in_shards(shards: int) -> recommend.TopK:
+        ranges = shard.ranges(len(user_ids), shards)
+        futures = score_users.map(unmapped(model), unmapped(seen), unmapped(10), ranges)
+        return shard.concat([f.result() for f in futures])
+
+    single = recommend.top_k_for_users(model, seen, 10)
+    sharded = score_in_shards(4)
+    np.testing.assert_array_equal(sharded.ids, single.ids)
+    np.testing.assert_array_equal(sharded.scores, single.scores)
