@@ -76,6 +76,9 @@ def client(run, monkeypatch):
     """The API configured from the environment, as in a Lambda container, on the run's table."""
     settings, _ = run
     monkeypatch.setenv("RECS_TABLE_NAME", settings.table_name)
+    # this test checks answers, not timeouts: give a busy CI machine's moto server room to answer
+    monkeypatch.setenv("RECS_DYNAMODB_READ_TIMEOUT", "10")
+    monkeypatch.setenv("RECS_DYNAMODB_CONNECT_TIMEOUT", "10")
     get_settings.cache_clear()
     get_store.cache_clear()
     yield TestClient(app)
