@@ -46,6 +46,20 @@ SORT_KEY = "sk"
 TTL_ATTRIBUTE = "expires_at"
 GLOBAL_SEGMENT = "global"
 
+# the table's keys: both strings, pk the partition (HASH) key and sk the sort (RANGE) key
+KEY_SCHEMA = {PARTITION_KEY: ("HASH", "S"), SORT_KEY: ("RANGE", "S")}
+
+
+def table_keys() -> dict:
+    """``KeySchema`` and ``AttributeDefinitions`` for ``create_table``, from ``KEY_SCHEMA``."""
+    return {
+        "KeySchema": [{"AttributeName": n, "KeyType": kind} for n, (kind, _) in KEY_SCHEMA.items()],
+        "AttributeDefinitions": [
+            {"AttributeName": n, "AttributeType": t} for n, (_, t) in KEY_SCHEMA.items()
+        ],
+    }
+
+
 POINTER_KEY = {PARTITION_KEY: {"S": "meta#pointer"}, SORT_KEY: {"S": "current"}}
 
 

@@ -110,14 +110,7 @@ def _create_table(client, table: str) -> None:
     log.info("creating DynamoDB table %s", table)
     client.create_table(
         TableName=table,
-        KeySchema=[
-            {"AttributeName": contract.PARTITION_KEY, "KeyType": "HASH"},
-            {"AttributeName": contract.SORT_KEY, "KeyType": "RANGE"},
-        ],
-        AttributeDefinitions=[
-            {"AttributeName": contract.PARTITION_KEY, "AttributeType": "S"},
-            {"AttributeName": contract.SORT_KEY, "AttributeType": "S"},
-        ],
+        **contract.table_keys(),
         BillingMode="PAY_PER_REQUEST",
     )
     client.get_waiter("table_exists").wait(TableName=table)
@@ -133,7 +126,7 @@ def _key_schema_problem(described: dict) -> str | None:
     found = {
         k["AttributeName"]: (k["KeyType"], types.get(k["AttributeName"])) for k in described["KeySchema"]
     }
-    expected = {contract.PARTITION_KEY: ("HASH", "S"), contract.SORT_KEY: ("RANGE", "S")}
+    expected = contract.KEY_SCHEMA
     if found == expected:
         return None
 

@@ -38,6 +38,7 @@ from contextlib import contextmanager
 
 from infra.local_aws import LocalAWS, free_port
 from lambda_api import contract
+from pipeline.bench import print_records
 
 K = 20
 # The local moto server on a loaded machine sometimes takes over the API's 0.5 s default read
@@ -65,14 +66,7 @@ def _publish(client, table: str, users: int, version: str) -> None:
     """A table with ``users`` personal rows and a global popular list, and the pointer on it."""
     client.create_table(
         TableName=table,
-        KeySchema=[
-            {"AttributeName": contract.PARTITION_KEY, "KeyType": "HASH"},
-            {"AttributeName": contract.SORT_KEY, "KeyType": "RANGE"},
-        ],
-        AttributeDefinitions=[
-            {"AttributeName": contract.PARTITION_KEY, "AttributeType": "S"},
-            {"AttributeName": contract.SORT_KEY, "AttributeType": "S"},
-        ],
+        **contract.table_keys(),
         BillingMode="PAY_PER_REQUEST",
     )
     expires = int(time.time()) + 86400
@@ -409,11 +403,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--json", action="store_true", help="end with one JSON line of the records")
     args = parser.parse_args(argv)
     records = run(args.users, args.invocations, args.requests, args.concurrency, args.cold_runs)
-    for r in records:
-        figures = ", ".join(f"{k}={v}" for k, v in r.items() if k != "name")
-        print(f"{r['name']}: {figures}")
-    if args.json:
-        print(json.dumps({"stages": records}))
+    print_records(records, args.json)
 
 
 if __name__ == "__main__":

@@ -26,7 +26,6 @@ shared machine it moves less than wall-clock time does.
 from __future__ import annotations
 
 import argparse
-import json
 import resource
 import shutil
 import tempfile
@@ -35,6 +34,8 @@ from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from pathlib import Path
+
+from pipeline.bench import print_records
 
 SCALE_EVENTS = {"tiny": 20_000, "small": 200_000, "medium": 2_000_000, "large": 20_000_000}
 WEIGHTS = {"view": 1.0, "cart": 3.0, "purchase": 5.0}
@@ -226,12 +227,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--json", action="store_true", help="end with one JSON line of the records")
     args = parser.parse_args(argv)
-    records = run(args.events, args.repeats, args.workdir)
-    for r in records:
-        figures = ", ".join(f"{k}={v}" for k, v in r.items() if k != "name")
-        print(f"{r['name']}: {figures}")
-    if args.json:
-        print(json.dumps({"stages": records}))
+    print_records(run(args.events, args.repeats, args.workdir), args.json)
 
 
 if __name__ == "__main__":

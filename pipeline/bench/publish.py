@@ -20,7 +20,6 @@ runs taken side by side is the figure. ``ratio`` is seconds / baseline seconds
 from __future__ import annotations
 
 import argparse
-import json
 import resource
 import time
 import uuid
@@ -35,6 +34,7 @@ from botocore.config import Config
 from infra.local_aws import LocalAWS
 from lambda_api import contract
 from pipeline import publish
+from pipeline.bench import print_records
 from pipeline.recommend import Precomputed, TopK
 
 FAKE_KEYS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
@@ -184,12 +184,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--json", action="store_true", help="end with one JSON line of the records")
     args = parser.parse_args(argv)
-    records = run(args.users, args.workers, args.repeats)
-    for r in records:
-        figures = ", ".join(f"{k}={v}" for k, v in r.items() if k != "name")
-        print(f"{r['name']}: {figures}")
-    if args.json:
-        print(json.dumps({"stages": records}))
+    print_records(run(args.users, args.workers, args.repeats), args.json)
 
 
 if __name__ == "__main__":

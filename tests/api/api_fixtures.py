@@ -24,14 +24,7 @@ def create_table(client, table: str) -> None:
     """A table with the contract's key schema (on-demand billing)."""
     client.create_table(
         TableName=table,
-        KeySchema=[
-            {"AttributeName": contract.PARTITION_KEY, "KeyType": "HASH"},
-            {"AttributeName": contract.SORT_KEY, "KeyType": "RANGE"},
-        ],
-        AttributeDefinitions=[
-            {"AttributeName": contract.PARTITION_KEY, "AttributeType": "S"},
-            {"AttributeName": contract.SORT_KEY, "AttributeType": "S"},
-        ],
+        **contract.table_keys(),
         BillingMode="PAY_PER_REQUEST",
     )
 
