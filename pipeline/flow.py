@@ -255,14 +255,14 @@ def nightly(
 
     # 1. log: append the new raw events
     files = operations.resolve_events(events, run_date, flow_run.scheduled_start_time)
-    report = ingest_events(settings, files)
-    log.info("ingest: %s", report.as_dict())
+    ingested = ingest_events(settings, files)
+    log.info("ingest: %s", ingested.as_dict())
 
     # 1b. decide: a model of the data and parameters of the served one is neither made nor published twice
     data = load_interactions(settings)
     served, served_meta = served_version(settings)
     plan = operations.plan_run(
-        len(report.files_loaded),
+        len(ingested.files_loaded),
         artifact.fingerprint(data),
         settings.als.model_dump(),
         served,
@@ -272,7 +272,7 @@ def nightly(
     )
     log.info("plan: %s", plan.reason)
     if not plan.train:
-        return RunSummary(served or "", False, plan.reason, *data.shape, 0, ingest=report.as_dict())
+        return RunSummary(served or "", False, plan.reason, *data.shape, 0, ingest=ingested.as_dict())
 
     # 2. measure: tune on the training part (on schedule, else reuse the last winner), fit on it,
     #    score on the holdout next to the baselines and the served version's parameters, gate
@@ -293,14 +293,14 @@ def nightly(
     log.info("quality gate: %s", gate.reason)
 
     # 3. train the model to serve on every interaction, and keep it as a versioned artifact
-    quality = summarize_data(settings, report, data)
+    quality = summarize_data(settings, ingested, data)
     model = fit_model(data, settings, params)
     version = artifact.new_version()
     path = save_artifact(version, model, data, settings, evaluation, gate, tuning)
     page = write_report(path, version, evaluation, gate, tuning)
     log.info("artifact %s saved to %s, report %s", version, path, page)
     summary = RunSummary(
-        version, False, gate.reason, data.shape[0], data.shape[1], 0, metrics, report.as_dict(), quality
+        version, False, gate.reason, data.shape[0], data.shape[1], 0, metrics, ingested.as_dict(), quality
     )
     if not gate.passed and not force:
         summary.reason = f"refused by the quality gate, {served or 'nothing'} keeps serving: {gate.reason}"
