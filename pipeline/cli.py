@@ -15,7 +15,7 @@ def _print_json(payload: dict) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from infra.local_aws import LocalAWS
+    from infra.local_aws import LocalAWS, environment
     from pipeline.flow import nightly
     from pipeline.settings import load_settings
 
@@ -23,8 +23,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not args.local_aws:
         summary = nightly(events=args.events, settings=settings, force=args.force)
     else:
-        from pipeline.replay import environment
-
         with LocalAWS() as aws, environment(aws.environment()):  # restored after: callers may go on
             settings = settings.model_copy(update={"aws_endpoint_url": aws.endpoint_url})
             summary = nightly(events=args.events, settings=settings, force=args.force)

@@ -18,7 +18,7 @@ from pathlib import Path
 import httpx
 import pandas as pd
 
-from infra.local_aws import LocalAWS, free_port
+from infra.local_aws import LocalAWS, environment, free_port
 from pipeline import warehouse
 from pipeline.flow import nightly
 from pipeline.settings import PipelineSettings, load_settings
@@ -100,8 +100,7 @@ def print_answer(answer: dict, names: pd.Series, k: int) -> None:
 def run_demo(workdir: Path = Path("var/demo"), k: int = 5) -> None:
     shutil.rmtree(workdir, ignore_errors=True)
     names = pd.read_csv(SAMPLE / "items.csv", dtype=str).set_index("item_id")["name"]
-    with LocalAWS() as aws:
-        os.environ.update(aws.environment())
+    with LocalAWS() as aws, environment(aws.environment()):
         settings = load_settings(
             SAMPLE / "retail.toml",
             warehouse=workdir / "warehouse.duckdb",

@@ -16,7 +16,6 @@ holdout NDCG against the popularity baseline. Ctrl-C (or SIGTERM) stops everythi
 
 from __future__ import annotations
 
-import os
 import shutil
 import signal
 import threading
@@ -26,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from infra import stack
-from infra.local_aws import LocalAWS
+from infra.local_aws import LocalAWS, environment
 from pipeline import aws, operations, warehouse
 from pipeline.errors import PipelineError
 from pipeline.ingest import READERS
@@ -170,21 +169,6 @@ def examples(base_url: str, user_id: str) -> str:
             "Ctrl-C stops the API and the local AWS.",
         ]
     )
-
-
-@contextmanager
-def environment(values: dict[str, str]):
-    """``values`` in ``os.environ`` for the block (boto3 and the API read them), then as they were."""
-    saved = {key: os.environ.get(key) for key in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 @contextmanager

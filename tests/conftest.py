@@ -9,7 +9,7 @@ from pathlib import Path
 import boto3
 import pytest
 
-from infra.local_aws import LocalAWS
+from infra.local_aws import LocalAWS, environment
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "sample_data"
@@ -18,27 +18,15 @@ SAMPLE = ROOT / "sample_data"
 @pytest.fixture(scope="session", autouse=True)
 def small_tuning_budget():
     """Flows under test still tune (on schedule, then reuse), but with 3 trials instead of the default."""
-    saved = os.environ.get("RECS_TUNING__MAX_TRIALS")
-    os.environ["RECS_TUNING__MAX_TRIALS"] = "3"
-    yield
-    if saved is None:
-        os.environ.pop("RECS_TUNING__MAX_TRIALS", None)
-    else:
-        os.environ["RECS_TUNING__MAX_TRIALS"] = saved
+    with environment({"RECS_TUNING__MAX_TRIALS": "3"}):
+        yield
 
 
 @pytest.fixture(scope="session")
 def local_aws():
     """moto's server on a free 127.0.0.1 port, with boto3's environment pointed at it."""
-    with LocalAWS() as aws:
-        saved = {k: os.environ.get(k) for k in aws.environment()}
-        os.environ.update(aws.environment())
+    with LocalAWS() as aws, environment(aws.environment()):
         yield aws
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 @pytest.fixture(scope="session")

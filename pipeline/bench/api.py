@@ -36,7 +36,7 @@ import uuid
 from collections.abc import Callable
 from contextlib import contextmanager
 
-from infra.local_aws import LocalAWS, free_port
+from infra.local_aws import LocalAWS, environment, free_port
 from lambda_api import contract
 from pipeline.bench import print_records
 
@@ -278,21 +278,6 @@ def cold_stages(aws: LocalAWS, table: str, runs: int) -> list[dict]:
 
 
 @contextmanager
-def _environment(values: dict[str, str]):
-    """boto3 pointed at the local server (credentials included) for the run, then the old values."""
-    saved = {name: os.environ.get(name) for name in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-
-
-@contextmanager
 def _uvicorn(target: str, env: dict, factory: bool = False):
     port = free_port()
     command = [sys.executable, "-m", "uvicorn", target, "--host", "127.0.0.1", "--port", str(port)]
@@ -377,7 +362,7 @@ def run(
     import boto3
 
     table = f"recs-bench-api-{uuid.uuid4().hex[:8]}"
-    with LocalAWS() as aws, _environment(aws.environment()):
+    with LocalAWS() as aws, environment(aws.environment()):
         client = boto3.client("dynamodb", endpoint_url=aws.endpoint_url, region_name=aws.region)
         _publish(client, table, users, "v1")
         records = handler_stages(aws, table, users, invocations)

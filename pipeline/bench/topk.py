@@ -20,7 +20,6 @@ people share this machine's cores, and CPU time moves less with their load.
 from __future__ import annotations
 
 import argparse
-import json
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -29,6 +28,7 @@ from types import SimpleNamespace
 import numpy as np
 import scipy.sparse as sp
 
+from pipeline.bench import print_records
 from pipeline.bench.proc import in_child, record, timed
 
 K, SIMILAR_K = 50, 20
@@ -191,10 +191,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--json", action="store_true", help="end with one JSON line of the records")
     args = parser.parse_args(argv)
     records = run(args.model, args.matrix, args.subset) if args.model else stages(args.scale, args.subset)
-    for r in records:
-        print(f"{r['name']}: " + ", ".join(f"{k}={v}" for k, v in r.items() if k != "name"))
-    if args.json:
-        print(json.dumps({"stages": records}))
+    print_records(records, args.json)
 
 
 if __name__ == "__main__":

@@ -15,13 +15,13 @@ is given too (it moves less than wall time on a shared machine).
 from __future__ import annotations
 
 import argparse
-import json
 import tempfile
 from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
 
+from pipeline.bench import print_records
 from pipeline.bench.proc import in_child, record, timed
 
 WEIGHTS = np.array([1.0, 3.0, 5.0], dtype=np.float32)  # view, cart, purchase
@@ -114,10 +114,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--json", action="store_true", help="end with one JSON line of the records")
     args = parser.parse_args(argv)
     records = stages(args.scale, args.repeats)
-    for r in records:
-        print(f"{r['name']}: " + ", ".join(f"{k}={v}" for k, v in r.items() if k != "name"))
-    if args.json:
-        print(json.dumps({"stages": records}))
+    print_records(records, args.json)
 
 
 if __name__ == "__main__":
