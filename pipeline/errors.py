@@ -3,3 +3,7 @@
 
 class PipelineError(Exception):
     """Base of every error the pipeline raises on bad input or a refused step."""
+
+
+class IngestError(PipelineError):
+    """An input file cannot be loaded; nothing of this ingest call was stored."""

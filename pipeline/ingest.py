@@ -1,10 +1,7 @@
 """Ingest: append event files to the warehouse's ``raw_events``, as they came.
 
-Sources are files, directories (searched recursively), globs, or S3 URIs
-(``s3://bucket/prefix/``, ``s3://bucket/key``, ``s3://bucket/prefix/*.parquet``) of
-CSV, Parquet or JSON-lines files. S3 objects are listed and downloaded with boto3
-to a temporary directory, then loaded like local files; the manifest records the
-``s3://`` path, size and ETag.
+Which files a call names (local paths, globs, ``s3://`` URIs) is ``pipeline.sources``'
+job; S3 objects are downloaded to a temporary directory, then loaded like local files.
 
 All Parquet files of a call are read by one ``read_parquet`` scan (DuckDB spreads it
 over the cores; ``file_index`` tells the files apart); other files load one by one.
@@ -30,9 +27,6 @@ OTTO dataset's shape) are unnested, with ``session`` → user_id, ``aid`` → it
 
 from __future__ import annotations
 
-import fnmatch
-import glob
-import hashlib
 import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -40,19 +34,13 @@ from pathlib import Path
 
 import duckdb
 
-from pipeline.errors import PipelineError
+from pipeline.errors import IngestError
 from pipeline.settings import REQUIRED_COLUMNS
+from pipeline.sources import READERS, SourceFile, discover
 from pipeline.warehouse import extend_id_maps
 
 OPTIONAL_COLUMNS = ("quantity", "price", "country")
 EVENT_COLUMNS = REQUIRED_COLUMNS + OPTIONAL_COLUMNS
-READERS = {
-    ".parquet": "read_parquet({paths}, file_row_number=true, union_by_name=true)",
-    ".csv": "read_csv({paths}, header=true, all_varchar=true)",
-    ".jsonl": "read_json({paths}, format='newline_delimited')",
-    ".ndjson": "read_json({paths}, format='newline_delimited')",
-    ".json": "read_json({paths}, format='auto')",
-}
 ROW, FILE = "_recs_row", "_recs_file"  # internal columns: the row in its file (1-based), the file id
 SQL_PREFIX = "sql:"
 MAX_ABS_QUANTITY = 1e6
@@ -72,10 +60,6 @@ SESSION_COLUMN_MAP = {
     "event_type": "sql:CASE \"type\" WHEN 'clicks' THEN 'view' WHEN 'carts' THEN 'cart' "
     "WHEN 'orders' THEN 'purchase' ELSE \"type\" END",
 }
-
-
-class IngestError(PipelineError):
-    """An input file cannot be loaded; nothing of this ingest call was stored."""
 
 
 @dataclass
@@ -100,114 +84,6 @@ class IngestReport:
             "new_users": self.new_users,
             "new_items": self.new_items,
         }
-
-
-@dataclass(frozen=True)
-class SourceFile:
-    """One event file: ``name`` is what the manifest records, ``fetch`` makes it readable locally."""
-
-    name: str
-    size: int
-    checksum: Callable[[], str]
-    fetch: Callable[[Path], Path]
-
-
-# ---------------------------------------------------------------- finding the files
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        while chunk := f.read(1 << 20):
-            digest.update(chunk)
-    return "sha256:" + digest.hexdigest()
-
-
-def _supported(name: str) -> bool:
-    return Path(name).suffix.lower() in READERS
-
-
-def _local_file(path: Path) -> SourceFile:
-    path = path.resolve()
-    return SourceFile(str(path), path.stat().st_size, lambda: sha256_of(path), lambda _tmp: path)
-
-
-def discover_local(source: str) -> list[SourceFile]:
-    """Files named by one local source: a file, a directory (recursive) or a glob."""
-    kinds = "/".join(READERS)
-    path = Path(source)
-    if any(c in source for c in "*?["):
-        found = sorted(Path(p) for p in glob.glob(source, recursive=True) if _supported(p))
-        if not found:
-            raise IngestError(f"{source}: pattern matches no {kinds} files")
-    elif path.is_dir():
-        found = sorted(p for p in path.rglob("*") if p.is_file() and _supported(p.name))
-        if not found:
-            raise IngestError(f"{source}: directory holds no {kinds} files")
-    elif path.is_file():
-        if not _supported(path.name):
-            raise IngestError(f"{source}: unsupported file type (expected {kinds})")
-        found = [path]
-    else:
-        raise IngestError(f"{source}: no such file or directory")
-    return [_local_file(p) for p in found]
-
-
-def _s3_object(s3, bucket: str, key: str, size: int, etag: str) -> SourceFile:
-    def fetch(tmp: Path) -> Path:
-        target = tmp / bucket / key
-        target.parent.mkdir(parents=True, exist_ok=True)
-        s3.download_file(bucket, key, str(target))
-        return target
-
-    return SourceFile(f"s3://{bucket}/{key}", size, lambda: "etag:" + etag.strip('"'), fetch)
-
-
-def discover_s3(source: str, s3) -> list[SourceFile]:
-    """Objects named by one ``s3://bucket/...`` source: a key, a prefix, or a glob over keys."""
-    bucket, _, key = source.removeprefix("s3://").partition("/")
-    pattern = key if any(c in key for c in "*?[") else None
-    prefix = key.split("*")[0].split("?")[0].split("[")[0] if pattern else key
-    try:
-        pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
-        objects = [obj for page in pages for obj in page.get("Contents", [])]
-    except Exception as err:  # botocore raises many kinds; name the source and keep the cause
-        raise IngestError(f"{source}: cannot list S3 objects: {err}") from err
-    exact = [o for o in objects if o["Key"] == key]
-    if pattern:
-        chosen = [o for o in objects if fnmatch.fnmatchcase(o["Key"], pattern)]
-    elif exact:
-        chosen = exact
-    else:
-        folder = key if key.endswith("/") or not key else key + "/"
-        chosen = [o for o in objects if o["Key"].startswith(folder)]
-    chosen = sorted((o for o in chosen if _supported(o["Key"])), key=lambda o: o["Key"])
-    if not chosen:
-        raise IngestError(f"{source}: no {'/'.join(READERS)} objects there")
-    return [_s3_object(s3, bucket, o["Key"], o["Size"], o["ETag"]) for o in chosen]
-
-
-def discover(
-    sources: Iterable[Path | str], s3_client: Callable[[], object] | None = None
-) -> list[SourceFile]:
-    """Every event file named by ``sources``, in order, each once."""
-    files: dict[str, SourceFile] = {}
-    s3 = None
-    for source in map(str, sources):
-        if source.startswith("s3://"):
-            if s3 is None:
-                s3 = s3_client() if s3_client else _default_s3_client()
-            found = discover_s3(source, s3)
-        else:
-            found = discover_local(source)
-        files.update((f.name, f) for f in found if f.name not in files)
-    return list(files.values())
-
-
-def _default_s3_client():
-    import boto3
-
-    return boto3.client("s3")
 
 
 # ---------------------------------------------------------------- reading one file

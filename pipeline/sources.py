@@ -1,0 +1,132 @@
+"""Sources: the event files an ingest call names, found locally or on S3.
+
+A source is a file, a directory (searched recursively), a glob, or an S3 URI
+(``s3://bucket/prefix/``, ``s3://bucket/key``, ``s3://bucket/prefix/*.parquet``) of
+CSV, Parquet or JSON-lines files. S3 objects are listed and downloaded with boto3
+to a temporary directory when loaded; the manifest records the ``s3://`` path, size
+and ETag, a local file its path, size and sha256.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import glob
+import hashlib
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from pipeline.errors import IngestError
+
+READERS = {
+    ".parquet": "read_parquet({paths}, file_row_number=true, union_by_name=true)",
+    ".csv": "read_csv({paths}, header=true, all_varchar=true)",
+    ".jsonl": "read_json({paths}, format='newline_delimited')",
+    ".ndjson": "read_json({paths}, format='newline_delimited')",
+    ".json": "read_json({paths}, format='auto')",
+}
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    """One event file: ``name`` is what the manifest records, ``fetch`` makes it readable locally."""
+
+    name: str
+    size: int
+    checksum: Callable[[], str]
+    fetch: Callable[[Path], Path]
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return "sha256:" + digest.hexdigest()
+
+
+def _supported(name: str) -> bool:
+    return Path(name).suffix.lower() in READERS
+
+
+def _local_file(path: Path) -> SourceFile:
+    path = path.resolve()
+    return SourceFile(str(path), path.stat().st_size, lambda: sha256_of(path), lambda _tmp: path)
+
+
+def discover_local(source: str) -> list[SourceFile]:
+    """Files named by one local source: a file, a directory (recursive) or a glob."""
+    kinds = "/".join(READERS)
+    path = Path(source)
+    if any(c in source for c in "*?["):
+        found = sorted(Path(p) for p in glob.glob(source, recursive=True) if _supported(p))
+        if not found:
+            raise IngestError(f"{source}: pattern matches no {kinds} files")
+    elif path.is_dir():
+        found = sorted(p for p in path.rglob("*") if p.is_file() and _supported(p.name))
+        if not found:
+            raise IngestError(f"{source}: directory holds no {kinds} files")
+    elif path.is_file():
+        if not _supported(path.name):
+            raise IngestError(f"{source}: unsupported file type (expected {kinds})")
+        found = [path]
+    else:
+        raise IngestError(f"{source}: no such file or directory")
+    return [_local_file(p) for p in found]
+
+
+def _s3_object(s3, bucket: str, key: str, size: int, etag: str) -> SourceFile:
+    def fetch(tmp: Path) -> Path:
+        target = tmp / bucket / key
+        target.parent.mkdir(parents=True, exist_ok=True)
+        s3.download_file(bucket, key, str(target))
+        return target
+
+    return SourceFile(f"s3://{bucket}/{key}", size, lambda: "etag:" + etag.strip('"'), fetch)
+
+
+def discover_s3(source: str, s3) -> list[SourceFile]:
+    """Objects named by one ``s3://bucket/...`` source: a key, a prefix, or a glob over keys."""
+    bucket, _, key = source.removeprefix("s3://").partition("/")
+    pattern = key if any(c in key for c in "*?[") else None
+    prefix = key.split("*")[0].split("?")[0].split("[")[0] if pattern else key
+    try:
+        pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+        objects = [obj for page in pages for obj in page.get("Contents", [])]
+    except Exception as err:  # botocore raises many kinds; name the source and keep the cause
+        raise IngestError(f"{source}: cannot list S3 objects: {err}") from err
+    exact = [o for o in objects if o["Key"] == key]
+    if pattern:
+        chosen = [o for o in objects if fnmatch.fnmatchcase(o["Key"], pattern)]
+    elif exact:
+        chosen = exact
+    else:
+        folder = key if key.endswith("/") or not key else key + "/"
+        chosen = [o for o in objects if o["Key"].startswith(folder)]
+    chosen = sorted((o for o in chosen if _supported(o["Key"])), key=lambda o: o["Key"])
+    if not chosen:
+        raise IngestError(f"{source}: no {'/'.join(READERS)} objects there")
+    return [_s3_object(s3, bucket, o["Key"], o["Size"], o["ETag"]) for o in chosen]
+
+
+def discover(
+    sources: Iterable[Path | str], s3_client: Callable[[], object] | None = None
+) -> list[SourceFile]:
+    """Every event file named by ``sources``, in order, each once."""
+    files: dict[str, SourceFile] = {}
+    s3 = None
+    for source in map(str, sources):
+        if source.startswith("s3://"):
+            if s3 is None:
+                s3 = s3_client() if s3_client else _default_s3_client()
+            found = discover_s3(source, s3)
+        else:
+            found = discover_local(source)
+        files.update((f.name, f) for f in found if f.name not in files)
+    return list(files.values())
+
+
+def _default_s3_client():
+    import boto3
+
+    return boto3.client("s3")
