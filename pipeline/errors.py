@@ -7,3 +7,7 @@ class PipelineError(Exception):
 
 class IngestError(PipelineError):
     """An input file cannot be loaded; nothing of this ingest call was stored."""
+
+
+class PublishError(PipelineError):
+    """Rows could not be written or verified, or a flip was refused; the pointer was not touched."""

@@ -2,11 +2,11 @@
 
 The item layout is ``lambda_api.contract``'s. The steps, each a short function:
 
-1. ``check_table``: the table exists (or is created) with the contract's key schema.
+1. ``check_table`` (``pipeline.dynamo``): the table exists (or is created) with the contract's key schema.
 2. ``begin_version``: the version's registry entry (``meta#version``) says
    ``writing``; a re-run of the same version resumes from its watermark
    (``rows_done``, the rows known written in stream order) and reuses its expiry.
-3. ``write_rows``: parallel BatchWriteItem; unprocessed items and throttling are
+3. ``write_rows`` (``pipeline.dynamo``): parallel BatchWriteItem; unprocessed items and throttling are
    retried with exponential backoff and full jitter, a batch that still fails
    after ``max_attempts`` raises ``PublishError``.
 4. ``verify_version``: the writes' acknowledged count must equal the expected
@@ -30,38 +30,25 @@ import json
 import logging
 import random
 import time
-from collections import deque
-from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from itertools import islice
 
 import numpy as np
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ClientError
 from tqdm import tqdm
 
 from lambda_api import contract
-from pipeline.errors import PipelineError
+from pipeline.dynamo import check_table, write_rows
+from pipeline.errors import PublishError
 from pipeline.recommend import Precomputed, TopK
 
 log = logging.getLogger(__name__)
 
-BATCH_SIZE = 25  # BatchWriteItem's maximum
 READ_BATCH_SIZE = 100  # BatchGetItem's maximum
 VERIFY_SAMPLE = 200  # random row keys read back before a flip (plus every popular list)
 CHECKPOINT_ROWS = 10_000  # how often the resume watermark is saved
 PROGRESS_MIN_ROWS = 20_000  # publishes at least this long show a progress bar (on a terminal)
-RETRYABLE = {
-    "ProvisionedThroughputExceededException",
-    "ThrottlingException",
-    "RequestLimitExceeded",
-    "InternalServerError",
-    "ServiceUnavailable",
-}
-
-
-class PublishError(PipelineError):
-    """Rows could not be written or verified, or a flip was refused; the pointer was not touched."""
 
 
 @dataclass(frozen=True)
@@ -84,56 +71,7 @@ class VersionStart:
     status: str
 
 
-# --- 1. the table ---------------------------------------------------------------------------------
-
-
-def check_table(client, table: str, create: bool = False) -> None:
-    """The table exists with the contract's key schema; created (with TTL on) if missing and ``create``."""
-    try:
-        described = client.describe_table(TableName=table)["Table"]
-    except ClientError as err:
-        if err.response["Error"]["Code"] != "ResourceNotFoundException":
-            raise PublishError(f"cannot describe DynamoDB table {table}: {err}") from err
-        if not create:
-            raise PublishError(
-                f"DynamoDB table {table} does not exist; create it from infra/ "
-                "(or set create_table = true for a local run)"
-            ) from None
-        _create_table(client, table)
-        return
-    problem = _key_schema_problem(described)
-    if problem:
-        raise PublishError(f"DynamoDB table {table} {problem}")
-
-
-def _create_table(client, table: str) -> None:
-    log.info("creating DynamoDB table %s", table)
-    client.create_table(
-        TableName=table,
-        **contract.table_keys(),
-        BillingMode="PAY_PER_REQUEST",
-    )
-    client.get_waiter("table_exists").wait(TableName=table)
-    client.update_time_to_live(
-        TableName=table,
-        TimeToLiveSpecification={"Enabled": True, "AttributeName": contract.TTL_ATTRIBUTE},
-    )
-
-
-def _key_schema_problem(described: dict) -> str | None:
-    """What is wrong with a described table's keys, or None when they are the contract's."""
-    types = {a["AttributeName"]: a["AttributeType"] for a in described.get("AttributeDefinitions", [])}
-    found = {
-        k["AttributeName"]: (k["KeyType"], types.get(k["AttributeName"])) for k in described["KeySchema"]
-    }
-    expected = contract.KEY_SCHEMA
-    if found == expected:
-        return None
-
-    def show(keys: dict) -> str:
-        return ", ".join(f"{name} ({kind}, {typ})" for name, (kind, typ) in keys.items())
-
-    return f"has key schema {show(found)}, but the item contract needs {show(expected)}"
+# --- 1. the table: pipeline.dynamo.check_table --------------------------------------------------
 
 
 # --- 2. the version's registry entry -------------------------------------------------------------
@@ -258,95 +196,6 @@ def check_keys(pre: Precomputed, sample: int = VERIFY_SAMPLE, seed: int = 0) -> 
         *(contract.user_pk(u) for u in pre.user_ids[np.sort(users)].tolist()),
         *(contract.item_pk(i) for i in pre.item_ids[np.sort(items)].tolist()),
     ]
-
-
-def chunks(items: Iterable[dict], size: int) -> Iterator[list[dict]]:
-    it = iter(items)
-    while batch := list(islice(it, size)):
-        yield batch
-
-
-def _retryable(err: Exception) -> bool:
-    if isinstance(err, ClientError):
-        return err.response["Error"]["Code"] in RETRYABLE
-    return isinstance(err, BotoCoreError)  # connection resets and timeouts, after botocore's own retries
-
-
-def write_batch(
-    client,
-    table: str,
-    items: list[dict],
-    max_attempts: int = 8,
-    base_delay: float = 0.05,
-    max_delay: float = 5.0,
-) -> int:
-    """One BatchWriteItem of up to 25 items, retrying unprocessed items and throttling.
-
-    Waits between tries grow exponentially with full jitter (uniform in [0, base * 2^attempt],
-    capped at ``max_delay``); returns the number of items DynamoDB acknowledged.
-    """
-    pending = [{"PutRequest": {"Item": item}} for item in items]
-    last_error: Exception | None = None
-    for attempt in range(max_attempts):
-        try:
-            response = client.batch_write_item(RequestItems={table: pending})
-            pending = response.get("UnprocessedItems", {}).get(table, [])
-            last_error = None
-        except (ClientError, BotoCoreError) as err:
-            if not _retryable(err):
-                raise PublishError(f"writing to DynamoDB table {table} failed: {err}") from err
-            last_error = err
-        if not pending:
-            return len(items)
-        if attempt + 1 < max_attempts:
-            time.sleep(random.uniform(0, min(max_delay, base_delay * 2**attempt)))
-    cause = f" (last error: {last_error})" if last_error else ""
-    raise PublishError(
-        f"{len(pending)} of {len(items)} rows still unprocessed by DynamoDB table {table} "
-        f"after {max_attempts} attempts{cause}"
-    )
-
-
-def write_rows(
-    client,
-    table: str,
-    rows: Iterable[dict],
-    workers: int = 4,
-    *,
-    max_attempts: int = 8,
-    base_delay: float = 0.05,
-    on_batch: Callable[[int], None] | None = None,
-) -> int:
-    """Write rows in parallel BatchWriteItem calls; returns how many DynamoDB acknowledged.
-
-    At most ``2 * workers`` batches are in flight, so memory stays flat on any number of
-    rows. ``on_batch(n)`` is called in stream order as each batch completes, so the running
-    sum is a watermark: every row before it is written. The first failure cancels the
-    batches not yet started and is raised.
-    """
-    written = 0
-    in_flight: deque[Future] = deque()
-
-    def settle() -> None:
-        nonlocal written
-        done = in_flight.popleft().result()
-        written += done
-        if on_batch:
-            on_batch(done)
-
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="publish") as pool:
-        try:
-            for batch in chunks(rows, BATCH_SIZE):
-                if len(in_flight) >= 2 * workers:
-                    settle()
-                in_flight.append(pool.submit(write_batch, client, table, batch, max_attempts, base_delay))
-            while in_flight:
-                settle()
-        except BaseException:
-            for future in in_flight:
-                future.cancel()
-            raise
-    return written
 
 
 # --- 4. verification ------------------------------------------------------------------------------
