@@ -17,11 +17,13 @@ $(STAMP): pyproject.toml
 
 # the demo keeps its Prefect database in var/ unless you point it at your own Prefect API
 demo: $(STAMP)
+	@mkdir -p var/prefect  # Prefect creates its home folder but not the parents
 	PREFECT_HOME=$${PREFECT_HOME:-$(CURDIR)/var/prefect} $(BIN)/recs demo
 
 # production on a laptop: local AWS, the stack of infra/template.yaml, the nightly flow, the API until Ctrl-C
 # (DAYS=dir replays one nightly run per file of dir, in order; CONFIG=file, default the sample's settings)
 replay: $(STAMP)
+	@mkdir -p var/prefect
 	PREFECT_HOME=$${PREFECT_HOME:-$(CURDIR)/var/prefect} $(BIN)/recs replay \
 		--config $(or $(CONFIG),sample_data/retail.toml) $(if $(DAYS),--days $(DAYS))
 
