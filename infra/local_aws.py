@@ -43,6 +43,20 @@ def environment(values: dict[str, str]):
                 os.environ[key] = value
 
 
+def answers(url: str, process: subprocess.Popen, timeout: float, interval: float = 0.1) -> bool:
+    """Poll ``url`` until it answers 2xx (True), or ``process`` exits or ``timeout`` passes (False)."""
+    deadline = time.monotonic() + timeout
+    while process.poll() is None:
+        try:
+            urllib.request.urlopen(url, timeout=1).close()
+            return True
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(interval)
+    return False
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -77,19 +91,14 @@ class LocalAWS:
             env={**os.environ, **FAKE_CREDENTIALS},
         )
         self._log = log
-        deadline = time.monotonic() + self.startup_timeout
-        while time.monotonic() < deadline:
-            if self._process.poll() is not None:
-                log.seek(0)
-                err = log.read().decode(errors="replace")
-                raise RuntimeError(
-                    f"moto server exited at start (code {self._process.returncode}): {err[-2000:]}"
-                )
-            try:
-                urllib.request.urlopen(f"{self.endpoint_url}/moto-api/", timeout=1).close()
-                return self
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                time.sleep(0.1)
+        if answers(f"{self.endpoint_url}/moto-api/", self._process, self.startup_timeout):
+            return self
+        if self._process.poll() is not None:
+            log.seek(0)
+            err = log.read().decode(errors="replace")
+            raise RuntimeError(
+                f"moto server exited at start (code {self._process.returncode}): {err[-2000:]}"
+            )
         self.stop()
         raise RuntimeError(
             f"moto server did not answer on {self.endpoint_url} within {self.startup_timeout}s"

@@ -18,7 +18,7 @@ from pathlib import Path
 import httpx
 import pandas as pd
 
-from infra.local_aws import LocalAWS, environment, free_port
+from infra.local_aws import LocalAWS, answers, environment, free_port
 from pipeline import warehouse
 from pipeline.flow import nightly
 from pipeline.settings import PipelineSettings, load_settings
@@ -47,15 +47,8 @@ def serve_api(env: dict[str, str], startup_timeout: float = 30.0, port: int | No
     )
     base_url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + startup_timeout
-        while True:
-            try:
-                httpx.get(f"{base_url}/health", timeout=1).raise_for_status()
-                break
-            except httpx.HTTPError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"the API did not start on {base_url}") from None
-                time.sleep(0.2)
+        if not answers(f"{base_url}/health", process, startup_timeout, interval=0.2):
+            raise RuntimeError(f"the API did not start on {base_url}")
         yield base_url
     finally:
         process.terminate()

@@ -17,12 +17,10 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 from contextlib import contextmanager
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from infra.local_aws import answers
 from pipeline.errors import PipelineError
 
 DEFAULT_CRON = "0 2 * * *"
@@ -90,15 +88,8 @@ def local_prefect_server(port: int, startup_timeout: float = 180.0):
         stderr=subprocess.DEVNULL,
     )
     try:
-        deadline = time.monotonic() + startup_timeout
-        while True:
-            try:
-                urllib.request.urlopen(f"{api_url}/health", timeout=1).close()
-                break
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise ScheduleError(f"the Prefect server did not start on {api_url}") from None
-                time.sleep(0.5)
+        if not answers(f"{api_url}/health", process, startup_timeout, interval=0.5):
+            raise ScheduleError(f"the Prefect server did not start on {api_url}")
         yield api_url
     finally:
         process.terminate()

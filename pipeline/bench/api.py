@@ -36,7 +36,7 @@ import uuid
 from collections.abc import Callable
 from contextlib import contextmanager
 
-from infra.local_aws import LocalAWS, environment, free_port
+from infra.local_aws import LocalAWS, answers, environment, free_port
 from lambda_api import contract
 from pipeline.bench import print_records
 
@@ -292,18 +292,9 @@ def _uvicorn(target: str, env: dict, factory: bool = False):
 
 
 def _wait_for(url: str, server: subprocess.Popen, timeout: float = 30.0) -> None:
-    import httpx
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise RuntimeError(f"uvicorn exited with code {server.returncode} before answering {url}")
-        try:
-            if httpx.get(url, timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    raise RuntimeError(f"uvicorn did not answer {url} within {timeout}s")
+    if not answers(url, server, timeout):
+        state = f"exited with code {server.returncode}" if server.poll() is not None else "did not answer"
+        raise RuntimeError(f"uvicorn {state} before answering {url} within {timeout}s")
 
 
 async def _load(base_url: str, requests: int, concurrency: int, users: int) -> tuple[list[float], float]:
