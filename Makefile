@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export DO_NOT_TRACK := 1
 
-.PHONY: demo test lint bench clean replay
+.PHONY: demo test bench clean replay
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit("Python 3.11 or newer is needed, found " + sys.version.split()[0]) if sys.version_info < (3, 11) else None'
@@ -27,8 +27,12 @@ replay: $(STAMP)
 	PREFECT_HOME=$${PREFECT_HOME:-$(CURDIR)/var/prefect} $(BIN)/recs replay \
 		--config $(or $(CONFIG),sample_data/retail.toml) $(if $(DAYS),--days $(DAYS))
 
+# the checks, then the tests: lint, format, types, the architecture's import rules
 test: $(STAMP)
-	$(BIN)/ruff check pipeline lambda_api infra sample_data tests
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest
 
 # the benchmark: SCALE=tiny|small|medium|large (large: 20M events, 500k users, 50k items)

@@ -5,8 +5,9 @@ server), and its outputs read back as the names the pipeline and the API use.
     outputs.table_name, outputs.bucket_name
 
 The Lambda function of the template needs its code in S3; ``create_stack`` uploads the ``lambda_api``
-sources (``upload_api_code``) to a code bucket first. That is enough for the function resource to exist
-locally (moto cannot invoke it without docker); for AWS, upload the zip of ``recs package-lambda``.
+and ``contract`` sources (``upload_api_code``) to a code bucket first. That is enough for the function
+resource to exist locally (moto cannot invoke it without docker); for AWS, upload the zip of
+``recs package-lambda``.
 """
 
 from __future__ import annotations
@@ -20,8 +21,9 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 from botocore.parsers import ResponseParserError
 
+from infra.package import api_sources
+
 TEMPLATE = Path(__file__).resolve().parent / "template.yaml"
-LAMBDA_API = Path(__file__).resolve().parent.parent / "lambda_api"
 CODE_KEY = "lambda_api.zip"
 
 
@@ -60,12 +62,12 @@ class StackOutputs:
         return cls(stack_name, **{field: values[name] for field, name in keys.items()})
 
 
-def api_code_zip(source: Path = LAMBDA_API) -> bytes:
-    """The ``lambda_api`` package's own sources as a zip (no dependencies: enough to create the function)."""
+def api_code_zip() -> bytes:
+    """The function's own sources as a zip (no dependencies: enough to create the function)."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
-        for path in sorted(source.glob("*.py")):
-            zf.write(path, f"lambda_api/{path.name}")
+        for path, name in api_sources():
+            zf.write(path, name)
     return buffer.getvalue()
 
 

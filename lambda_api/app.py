@@ -20,14 +20,16 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+def _validation_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
     problems = "; ".join(
         f"{'.'.join(str(p) for p in err['loc'][1:]) or err['loc'][0]}: {err['msg']}" for err in exc.errors()
     )
     return JSONResponse(status_code=422, content={"detail": problems})
 
 
-def _unavailable(request: Request, exc: NotPublishedError | StoreUnavailableError) -> JSONResponse:
+def _unavailable(request: Request, exc: Exception) -> JSONResponse:
+    """A 503 for ``NotPublishedError`` and ``StoreUnavailableError``."""
     log.warning("503 on %s: %s", request.url.path, exc)
     retry_after = str(request.app.state.runtime.settings.retry_after_seconds)
     return JSONResponse(status_code=503, content={"detail": str(exc)}, headers={"Retry-After": retry_after})

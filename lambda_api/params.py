@@ -9,12 +9,9 @@ from typing import Annotated
 from fastapi import Path, Query
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from lambda_api import contract
+import contract
 
-MAX_ID_LENGTH = 128
 MAX_EXCLUDE = 100
-# ASCII on purpose: JSON Schema's \w is ASCII-only while pydantic's (Rust) is Unicode, so spell it out
-ID_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_ .:@+=-]*$"  # a letter, digit or _, then those, space and . : @ + = -
 # exclude: one id, or several separated by commas (an ALB event keeps one value per parameter name)
 EXCLUDE_PATTERN = r"^[A-Za-z0-9_ .:@+=,-]+$"
 
@@ -22,8 +19,8 @@ UserId = Annotated[
     str,
     Path(
         min_length=1,
-        max_length=MAX_ID_LENGTH,
-        pattern=ID_PATTERN,
+        max_length=contract.MAX_ID_LENGTH,
+        pattern=contract.ID_PATTERN,
         description="the user's id as it appears in the event log",
         examples=["12347"],
     ),
@@ -32,8 +29,8 @@ ItemId = Annotated[
     str,
     Path(
         min_length=1,
-        max_length=MAX_ID_LENGTH,
-        pattern=ID_PATTERN,
+        max_length=contract.MAX_ID_LENGTH,
+        pattern=contract.ID_PATTERN,
         description="the item's id as it appears in the event log",
         examples=["85123A"],
     ),
@@ -74,8 +71,8 @@ class UserQuery(SimilarQuery):
     segment: str | None = Field(
         None,
         min_length=1,
-        max_length=64,
-        pattern=ID_PATTERN,
+        max_length=contract.MAX_SEGMENT_LENGTH,
+        pattern=contract.ID_PATTERN,
         description="for an unknown user: the popular list of this segment (e.g. a country), if published",
         examples=["France"],
         json_schema_extra=_without_null,

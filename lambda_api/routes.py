@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from itertools import islice
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Response
 
@@ -26,7 +26,7 @@ from lambda_api.store import Lookup
 if TYPE_CHECKING:
     from lambda_api.settings import ApiSettings
 
-ERRORS = {
+ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorBody, "description": "missing or wrong X-API-Key (when keys are configured)"},
     422: {"model": ErrorBody, "description": "a parameter breaks its rule"},
     503: {"model": ErrorBody, "description": "nothing published, or DynamoDB unreadable and nothing cached"},

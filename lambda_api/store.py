@@ -24,7 +24,7 @@ from typing import Literal
 
 from cachetools import LRUCache
 
-from lambda_api import contract
+import contract
 
 log = logging.getLogger(__name__)
 
@@ -139,10 +139,6 @@ class RecommendationStore:
         """Items similar to ``item_id``, else the global popular list."""
         return self._answer(lambda p: self._find(contract.item_pk(item_id), None, p), cached_only)
 
-    def pointer(self) -> contract.Pointer:
-        """The version being served (read from DynamoDB when the refresh interval has passed)."""
-        return self._current_pointer(_Pass(cached_only=False))[0]
-
     def probe(self) -> contract.Pointer:
         """Read the pointer now: raises unless the table answers and a version is published."""
         p = _Pass(cached_only=False)
@@ -188,7 +184,7 @@ class RecommendationStore:
         entry = self._row(pk, pointer.version, p)
         if entry is not None and entry.ranked is not None:
             return self._lookup(entry, "personal", None, p, pointer, pointer_stale)
-        for name in (segment, contract.GLOBAL_SEGMENT) if segment else (contract.GLOBAL_SEGMENT,):
+        for name in contract.fallback_segments(segment):
             popular = self._row(contract.popular_pk(name), pointer.version, p)
             if popular is not None and popular.ranked is not None:
                 return self._lookup(popular, "fallback", name, p, pointer, pointer_stale)
@@ -202,8 +198,9 @@ class RecommendationStore:
     def _lookup(
         entry: Entry, source: Source, segment: str | None, p: _Pass, pointer: contract.Pointer, stale: bool
     ) -> Lookup:
+        assert entry.ranked is not None  # callers pass entries of present keys only
         degraded = stale or p.unavailable or p.state == "stale"
-        state = "stale" if degraded else p.state
+        state: CacheState = "stale" if degraded else p.state
         return Lookup(entry.version, entry.ranked, source, segment, degraded, state, pointer.k)
 
     # -- the pointer ---------------------------------------------------------------------------

@@ -1,1 +1,1 @@
-"""The nightly job: ingest -> interactions -> train -> evaluate -> recommend -> publish."""
+"""recs: the nightly batch job (Prefect flow over data, model, precompute, publish and ops)."""

@@ -9,20 +9,34 @@ import os
 import sys
 from pathlib import Path
 
+# commands of the development tooling (infra/local, benchmarks): they need the "local" extra
+LOCAL_COMMANDS = {"api", "demo", "replay", "bench", "generate", "package-lambda"}
+
 
 def _print_json(payload: dict) -> None:
     print(json.dumps(payload, default=str))
 
 
-def cmd_run(args: argparse.Namespace) -> int:
-    from infra.local_aws import LocalAWS, environment
-    from pipeline.flow import nightly
+def _settings(args: argparse.Namespace, **overrides):
+    """The settings of ``--config`` (and the environment), with ``--map`` added to the column map."""
+    from pipeline.data.ingest import parse_column_map
     from pipeline.settings import load_settings
 
-    settings = load_settings(args.config)
+    mapped = parse_column_map(getattr(args, "map", []))
+    if mapped:
+        overrides["column_map"] = load_settings(args.config, **overrides).column_map | mapped
+    return load_settings(args.config, **overrides)  # validates the map
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from pipeline.flow import nightly
+
+    settings = _settings(args)
     if not args.local_aws:
         summary = nightly(events=args.events, settings=settings, force=args.force)
     else:
+        from infra.local.aws import LocalAWS, environment
+
         with LocalAWS() as aws, environment(aws.environment()):  # restored after: callers may go on
             settings = settings.model_copy(update={"aws_endpoint_url": aws.endpoint_url})
             summary = nightly(events=args.events, settings=settings, force=args.force)
@@ -35,14 +49,11 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
-    from pipeline import aws, warehouse
-    from pipeline.ingest import ingest, parse_column_map
-    from pipeline.settings import load_settings
+    from pipeline import aws
+    from pipeline.data import warehouse
+    from pipeline.data.ingest import ingest
 
-    overrides = {"warehouse": args.db, "max_bad_fraction": args.max_bad_fraction}
-    settings = load_settings(args.config, **overrides)
-    column_map = settings.column_map | parse_column_map(args.map)
-    settings = load_settings(args.config, **overrides, column_map=column_map)  # validates the map
+    settings = _settings(args, warehouse=args.db, max_bad_fraction=args.max_bad_fraction)
     with warehouse.connect(settings.warehouse) as con:
         report = ingest(
             con,
@@ -68,7 +79,7 @@ def cmd_api(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from pipeline.demo import run_demo
+    from infra.local.demo import run_demo
 
     run_demo(Path(args.workdir))
     return 0
@@ -76,14 +87,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def _table_client(args: argparse.Namespace):
     from pipeline import aws
-    from pipeline.settings import load_settings
 
-    settings = load_settings(args.config)
+    settings = _settings(args)
     return aws.client("dynamodb", settings), settings.table_name
 
 
 def cmd_versions(args: argparse.Namespace) -> int:
-    from pipeline.versions import list_versions
+    from pipeline.publish.versions import list_versions
 
     client, table = _table_client(args)
     found = list_versions(client, table)
@@ -95,7 +105,7 @@ def cmd_versions(args: argparse.Namespace) -> int:
 
 
 def cmd_rollback(args: argparse.Namespace) -> int:
-    from pipeline.versions import rollback
+    from pipeline.publish.versions import rollback
 
     client, table = _table_client(args)
     done = rollback(client, table, args.to)
@@ -104,7 +114,7 @@ def cmd_rollback(args: argparse.Namespace) -> int:
 
 
 def cmd_show_user(args: argparse.Namespace) -> int:
-    from pipeline.versions import show_user
+    from pipeline.publish.versions import show_user
 
     client, table = _table_client(args)
     _print_json(show_user(client, table, args.user_id, args.k))
@@ -114,27 +124,27 @@ def cmd_show_user(args: argparse.Namespace) -> int:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     import tempfile
 
-    from pipeline import evaluate, interactions, report, tune, warehouse
-    from pipeline.ingest import ingest
-    from pipeline.settings import load_settings
+    from pipeline.data import interactions, splits, warehouse
+    from pipeline.data.ingest import ingest
+    from pipeline.data.splits import SplitKind
+    from pipeline.model import evaluate, report, tune
 
-    settings = load_settings(args.config)
-    column_map = settings.column_map | dict(pair.split("=", 1) for pair in args.map)
+    settings = _settings(args)
     trials = {"max_trials": args.trials} if args.trials else {}
     budget = settings.tuning.model_copy(update={"seed": args.seed} | trials)
-    split = args.split or ("time" if args.holdout_days else settings.holdout_split)
+    split: SplitKind = args.split or ("time" if args.holdout_days else settings.holdout_split)
     days = args.holdout_days or settings.holdout_days
     with tempfile.TemporaryDirectory() as tmp, warehouse.connect(Path(tmp) / "events.duckdb") as con:
-        ingest(con, args.events, column_map, list(settings.event_weights), settings.max_bad_fraction)
+        ingest(con, args.events, settings.column_map, list(settings.event_weights), settings.max_bad_fraction)
         rules = interactions.InteractionRules.from_settings(settings)
-        holdout = evaluate.load_holdout(con, rules, split, days, args.test_fraction, args.seed)
-        countries = interactions.user_segments(con, "country", holdout.train.user_ids).rename("country")
+        holdout = splits.holdout(con, rules, split, days, args.test_fraction, args.seed)
+        segments = interactions.user_segments(con, settings.segment_column, holdout.train.user_ids)
         evaluation, tuned = tune.tuned_evaluation(
-            holdout, budget, args.k, settings.als, (), countries, settings.use_gpu
+            holdout, budget, args.k, settings.als, (), segments, settings.use_gpu
         )
     print(f"{split} split, {len(holdout.test_users)} test users; tuned in {len(tuned.trials)} trials")
-    print(report.markdown_table(report.metric_rows(evaluation.as_dict())))
-    print(report.markdown_table(report.slice_rows(evaluation.as_dict())))
+    print(report.markdown_table(report.metric_rows(evaluation)))
+    print(report.markdown_table(report.slice_rows(evaluation)))
     if args.json:
         _print_json(evaluate.as_summary(evaluation, tuned.best.model_dump()))
     return 0
@@ -148,20 +158,20 @@ def cmd_schedule(args: argparse.Namespace) -> int:
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
-    from pipeline.replay import run_replay
+    from infra.local.replay import run_replay
 
     run_replay(args.events, args.days, args.config, Path(args.workdir), args.port, serve=not args.no_serve)
     return 0
 
 
 def cmd_package_lambda(args: argparse.Namespace) -> int:
-    from pipeline.package import main_report
+    from infra.package import main_report
 
     return main_report(args.out, args.with_boto3)
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from pipeline.bench import run as bench
+    from benchmarks import run as bench
 
     result = bench.run(args.scale, args.only)
     print(bench.table(result))
@@ -174,7 +184,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 def cmd_generate(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
-    from pipeline.synthetic import SCALES, write_daily
+    from infra.local.synthetic import SCALES, write_daily
 
     sizes = {"events": args.events, "users": args.users, "items": args.items, "seed": args.seed}
     spec = replace(SCALES[args.scale], **{k: v for k, v in sizes.items() if v is not None})
@@ -183,31 +193,44 @@ def cmd_generate(args: argparse.Namespace) -> int:
     return 0
 
 
-def parser() -> argparse.ArgumentParser:
-    root = argparse.ArgumentParser(prog="recs", description=__doc__)
-    sub = root.add_subparsers(dest="command", required=True)
+def _config(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--config", help="TOML settings file")
 
-    run = sub.add_parser("run", help="run the nightly flow once")
-    run.add_argument("--events", nargs="+", required=True, help="event files or directories")
-    run.add_argument("--config", help="TOML settings file")
-    run.add_argument("--local-aws", action="store_true", help="start and stop a local moto server")
-    run.add_argument("--force", action="store_true", help="publish even if the quality gate refuses")
-    run.add_argument("--json", action="store_true", help="end with one JSON summary line")
-    run.set_defaults(func=cmd_run)
 
-    ing = sub.add_parser("ingest", help="append event files to the warehouse")
-    ing.add_argument("paths", nargs="+")
-    ing.add_argument("--db", help="warehouse file (default from settings)")
-    ing.add_argument("--config", help="TOML settings file")
-    ing.add_argument(
+def _json(command: argparse.ArgumentParser, help: str = "end with one JSON line") -> None:
+    command.add_argument("--json", action="store_true", help=help)
+
+
+def _map(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
         "--map",
         action="append",
         default=[],
         metavar="COLUMN=SOURCE",
         help="read event column COLUMN from the file's SOURCE column, or from 'sql:EXPRESSION'",
     )
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="recs", description=__doc__)
+    sub = root.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run the nightly flow once")
+    run.add_argument("--events", nargs="+", required=True, help="event files or directories")
+    _config(run)
+    _map(run)
+    run.add_argument("--local-aws", action="store_true", help="start and stop a local moto server")
+    run.add_argument("--force", action="store_true", help="publish even if the quality gate refuses")
+    _json(run, "end with one JSON summary line")
+    run.set_defaults(func=cmd_run)
+
+    ing = sub.add_parser("ingest", help="append event files to the warehouse")
+    ing.add_argument("paths", nargs="+")
+    ing.add_argument("--db", help="warehouse file (default from settings)")
+    _config(ing)
+    _map(ing)
     ing.add_argument("--max-bad-fraction", type=float, help="fail a file with more bad rows than this")
-    ing.add_argument("--json", action="store_true")
+    _json(ing)
     ing.set_defaults(func=cmd_ingest)
 
     api = sub.add_parser("api", help="serve the API on 127.0.0.1 with uvicorn")
@@ -220,8 +243,8 @@ def parser() -> argparse.ArgumentParser:
     demo.set_defaults(func=cmd_demo)
 
     versions = sub.add_parser("versions", help="published model versions, their metrics and row counts")
-    versions.add_argument("--config", help="TOML settings file")
-    versions.add_argument("--json", action="store_true", help="one JSON line per version")
+    _config(versions)
+    _json(versions, "one JSON line per version")
     versions.set_defaults(func=cmd_versions)
 
     ev = sub.add_parser("evaluate", help="tune and measure ALS vs baselines on any event log")
@@ -233,25 +256,25 @@ def parser() -> argparse.ArgumentParser:
     ev.add_argument("--k", type=int, default=10)
     ev.add_argument("--seed", type=int, default=42, help="seed of the split and of the search")
     ev.add_argument("--trials", type=int, help="tuning budget in trials (default from settings)")
-    ev.add_argument("--config", help="TOML settings file")
-    ev.add_argument("--map", action="append", default=[], metavar="COLUMN=SOURCE")
-    ev.add_argument("--json", action="store_true", help="end with one JSON object")
+    _config(ev)
+    _map(ev)
+    _json(ev, "end with one JSON object")
     ev.set_defaults(func=cmd_evaluate)
 
     back = sub.add_parser("rollback", help="serve an earlier published version again")
     back.add_argument("--to", metavar="VERSION", help="default: the version served before the current one")
-    back.add_argument("--config", help="TOML settings file")
+    _config(back)
     back.set_defaults(func=cmd_rollback)
 
     show = sub.add_parser("show-user", help="print what the API answers for a user")
     show.add_argument("user_id")
     show.add_argument("--k", type=int, help="how many items (default: all stored)")
-    show.add_argument("--config", help="TOML settings file")
+    _config(show)
     show.set_defaults(func=cmd_show_user)
 
     sched = sub.add_parser("schedule", help="serve the nightly flow as a Prefect deployment on a cron")
     sched.add_argument("--events", nargs="+", required=True, help="event paths; '{run_date}' is filled in")
-    sched.add_argument("--config", help="TOML settings file")
+    _config(sched)
     sched.add_argument("--cron", default="0 2 * * *", help="cron expression (default: 02:00 every day)")
     sched.add_argument("--timezone", default="UTC", help="IANA timezone of the cron (default: UTC)")
     sched.add_argument("--start-server", action="store_true", help="run a local Prefect server meanwhile")
@@ -262,7 +285,7 @@ def parser() -> argparse.ArgumentParser:
     source = rep.add_mutually_exclusive_group()
     source.add_argument("--events", nargs="+", help="event files or directories (default: the sample)")
     source.add_argument("--days", help="a directory of daily files: one nightly run per file, in order")
-    rep.add_argument("--config", help="TOML settings file")
+    _config(rep)
     rep.add_argument("--workdir", default="var/replay")
     rep.add_argument("--port", type=int, default=8000, help="the API's port on 127.0.0.1")
     rep.add_argument("--no-serve", action="store_true", help="stop after the runs instead of serving the API")
@@ -276,7 +299,7 @@ def parser() -> argparse.ArgumentParser:
     bench = sub.add_parser("bench", help="the nightly job on synthetic data, next to the bare libraries")
     bench.add_argument("--scale", default="small", choices=["tiny", "small", "medium", "large"])
     bench.add_argument("--only", nargs="+", metavar="GROUP", help="data train topk evaluate publish api")
-    bench.add_argument("--json", action="store_true", help="end with one JSON line: the figures")
+    _json(bench, "end with one JSON line: the figures")
     bench.set_defaults(func=cmd_bench)
 
     gen = sub.add_parser("generate", help="write a synthetic event log (one Parquet file per day)")
@@ -304,6 +327,14 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         return args.func(args)
+    except ModuleNotFoundError as err:  # an extra this command needs is not installed
+        extra = "local" if args.command in LOCAL_COMMANDS else "batch"
+        print(
+            f"recs {args.command}: error: {err.name} is not installed; this command needs the "
+            f"{extra!r} extra: pip install 'recs[{extra}]'",
+            file=sys.stderr,
+        )
+        return 1
     except (PipelineError, FileNotFoundError, ValidationError, ValueError) as err:
         print(f"recs {args.command}: error: {err}", file=sys.stderr)
         return 1

@@ -1,10 +1,12 @@
-"""The nightly Prefect flow. It reads top to bottom as the pipeline and holds no logic:
-each task calls one stage function."""
+"""The nightly Prefect flow. It reads top to bottom as the job and holds no logic: each task calls
+one stage function of ``pipeline.data``, ``model``, ``precompute``, ``publish`` or ``ops``."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from prefect import flow, get_run_logger, task, unmapped
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
@@ -12,22 +14,16 @@ from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 from prefect.tasks import exponential_backoff
 
-from pipeline import (
-    artifact,
-    aws,
-    evaluate,
-    interactions,
-    operations,
-    publish,
-    recommend,
-    report,
-    shard,
-    train,
-    tune,
-    warehouse,
-)
-from pipeline.ingest import IngestReport, ingest
-from pipeline.interactions import Interactions
+from pipeline import aws
+from pipeline.data import interactions, quality, splits, warehouse
+from pipeline.data.ingest import IngestReport, ingest
+from pipeline.data.interactions import Interactions
+from pipeline.model import artifact, evaluate, gate, report, train, tune
+from pipeline.model.artifact import ArtifactMeta
+from pipeline.ops import plan, retries
+from pipeline.ops.concurrency import one_run_at_a_time
+from pipeline.precompute import recommend, shard
+from pipeline.publish import writer
 from pipeline.settings import ALSParams, PipelineSettings, load_settings
 
 
@@ -47,19 +43,27 @@ class RunSummary:
         return asdict(self)
 
 
-task_defaults = {
+@dataclass(frozen=True)
+class Served:
+    """The version being served and its artifact's meta (both None before the first publish)."""
+
+    version: str | None
+    meta: ArtifactMeta | None
+
+
+task_defaults: dict[str, Any] = {
     "cache_policy": NO_CACHE,
     "log_prints": True,
-    "timeout_seconds": operations.COMPUTE_TIMEOUT_SECONDS,
-    "on_failure": [operations.report_failed_stage],
+    "timeout_seconds": retries.COMPUTE_TIMEOUT_SECONDS,
+    "on_failure": [retries.report_failed_stage],
 }
 # only I/O stages (S3, DynamoDB) retry, with exponential backoff, and only on transient errors
 network_task = task_defaults | {
-    "timeout_seconds": operations.IO_TIMEOUT_SECONDS,
-    "retries": operations.RETRIES,
-    "retry_delay_seconds": exponential_backoff(operations.BACKOFF_FACTOR),
+    "timeout_seconds": retries.IO_TIMEOUT_SECONDS,
+    "retries": retries.RETRIES,
+    "retry_delay_seconds": exponential_backoff(retries.BACKOFF_FACTOR),
     "retry_jitter_factor": 0.5,
-    "retry_condition_fn": operations.retry_if_transient,
+    "retry_condition_fn": retries.retry_if_transient,
 }
 
 
@@ -82,19 +86,42 @@ def load_interactions(settings: PipelineSettings) -> Interactions:
         return interactions.load_matrix(con, interactions.InteractionRules.from_settings(settings))
 
 
+@task(**network_task)
+def served_version(settings: PipelineSettings) -> Served:
+    """The version being served and its artifact's meta."""
+    version = plan.served_version(aws.client("dynamodb", settings), settings.table_name)
+    return Served(version, plan.served_model(settings.artifacts_dir, version))
+
+
+@task(**task_defaults)
+def plan_run(
+    settings: PipelineSettings, ingested: IngestReport, data: Interactions, served: Served, force: bool
+) -> plan.RunPlan:
+    """Whether to train and publish, given what changed since the served version."""
+    return plan.plan_run(
+        len(ingested.files_loaded),
+        data.fingerprint(),
+        settings.als,
+        served.version,
+        served.meta,
+        settings.on_empty_day,
+        force,
+    )
+
+
 @task(**task_defaults)
 def summarize_data(settings: PipelineSettings, report: IngestReport, data: Interactions) -> dict:
     """The run's data-quality summary, printed and returned."""
     with warehouse.connect(settings.warehouse, read_only=True) as con:
-        quality = interactions.quality_summary(con, report.as_dict(), data)
-    print(f"data quality:\n{quality.text()}")
-    return quality.as_dict()
+        summary = quality.quality_summary(con, report.as_dict(), data)
+    print(f"data quality:\n{summary.text()}")
+    return summary.as_dict()
 
 
 @task(**task_defaults)
-def load_holdout(settings: PipelineSettings) -> evaluate.Holdout:
+def load_holdout(settings: PipelineSettings) -> splits.Holdout:
     with warehouse.connect(settings.warehouse, read_only=True) as con:
-        train, test = interactions.split_matrices(
+        return splits.holdout(
             con,
             interactions.InteractionRules.from_settings(settings),
             settings.holdout_split,
@@ -102,16 +129,15 @@ def load_holdout(settings: PipelineSettings) -> evaluate.Holdout:
             settings.test_fraction,
             settings.split_seed,
         )
-    return evaluate.make_holdout(train, test)
 
 
 @task(**task_defaults)
-def fit_model(data: Interactions, settings: PipelineSettings, params: ALSParams | None = None):
-    return train.fit(data, params or settings.als, settings.use_gpu)
+def fit_model(data: Interactions, settings: PipelineSettings, params: ALSParams):
+    return train.fit(data, params, settings.use_gpu)
 
 
 @task(**task_defaults)
-def choose_params(train_part: Interactions, settings: PipelineSettings) -> dict:
+def choose_params(train_part: Interactions, settings: PipelineSettings) -> tune.TuningRecord:
     """A parameter search on the training part when one is due, else the last winner reused."""
     last = artifact.last_search(settings.artifacts_dir)
     return tune.choose(train_part, settings.tuning, settings.eval_k, settings.als, last, settings.use_gpu)
@@ -119,41 +145,65 @@ def choose_params(train_part: Interactions, settings: PipelineSettings) -> dict:
 
 @task(**task_defaults)
 def evaluate_model(
-    model, holdout: evaluate.Holdout, settings: PipelineSettings, served_meta: dict | None
+    model, holdout: splits.Holdout, settings: PipelineSettings, served: Served
 ) -> evaluate.Evaluation:
     """The candidate vs the baselines and the served version's parameters, on the same holdout."""
     with warehouse.connect(settings.warehouse, read_only=True) as con:
-        segments = (
-            interactions.user_segments(con, settings.segment_column, holdout.train.user_ids)
-            if settings.segment_column
-            else None
-        )
-    published = ALSParams(**served_meta["params"]) if served_meta and served_meta.get("params") else None
+        segments = interactions.user_segments(con, settings.segment_column, holdout.train.user_ids)
     return evaluate.evaluate_candidate(
         model,
         holdout,
         settings.eval_k,
         settings.eval_ks,
-        segments.rename(settings.segment_column) if segments is not None else None,
-        published,
+        segments,
+        served.meta.params if served.meta else None,
         settings.use_gpu,
     )
 
 
 @task(**task_defaults)
-def write_report(
-    path: Path, version: str, evaluation: evaluate.Evaluation, gate: evaluate.GateDecision, tuning: dict
+def gate_candidate(
+    evaluation: evaluate.Evaluation, settings: PipelineSettings, served: Served
+) -> gate.GateDecision:
+    """The quality gate's decision on the candidate, each check with its figures."""
+    return gate.decide(evaluation, settings, served.version)
+
+
+@task(**task_defaults)
+def save_artifact(
+    version: str,
+    model,
+    data: Interactions,
+    settings: PipelineSettings,
+    evaluation: evaluate.Evaluation,
+    decision: gate.GateDecision,
+    tuning: tune.TuningRecord,
 ) -> Path:
-    """The run report into the artifact directory, and its key table and text as Prefect artifacts."""
-    page = report.write_report(
-        path, version, evaluation.as_dict(), asdict(gate), tuning, artifact.history(path.parent)
+    meta = artifact.describe(
+        version,
+        tuning=tuning,
+        configured=settings.als,
+        evaluation=evaluation,
+        gate=decision,
+        data_fingerprint=data.fingerprint(),
+        k=settings.k,
     )
+    return artifact.save(artifact.Artifact(model, data.user_ids, data.item_ids, meta), settings.artifacts_dir)
+
+
+@task(**task_defaults)
+def write_report(path: Path) -> Path:
+    """The run report into the artifact directory, and its key table and text as Prefect artifacts."""
+    meta = artifact.load_meta(path.parent, path.name)
+    page = report.write_report(path, meta, artifact.history(path.parent))
     create_table_artifact(
         key="nightly-metrics",
-        table=report.metric_rows(evaluation.as_dict()),
-        description=f"Holdout metrics of {version}: {'passed' if gate.passed else 'REFUSED'}",
+        table=report.metric_rows(meta.evaluation),
+        description=f"Holdout metrics of {meta.version}: {'passed' if meta.gate.passed else 'REFUSED'}",
     )
-    create_markdown_artifact(key="nightly-report", markdown=page.read_text(), description=f"Run {version}")
+    create_markdown_artifact(
+        key="nightly-report", markdown=page.read_text(), description=f"Run {meta.version}"
+    )
     return page
 
 
@@ -165,68 +215,30 @@ def load_seen(data: Interactions, settings: PipelineSettings):
 
 @task(**task_defaults)
 def score_users(model, seen, k: int, users: range) -> recommend.TopK:
-    return shard.score(model, seen, k, users)
+    return shard.score_range(model, seen, k, users)
 
 
 @task(**task_defaults)
 def precompute(
-    model, data: Interactions, settings: PipelineSettings, user_parts: list[recommend.TopK]
+    model, data: Interactions, settings: PipelineSettings, user_parts: Sequence[recommend.TopK]
 ) -> recommend.Precomputed:
     with warehouse.connect(settings.warehouse, read_only=True) as con:
-        segments = (
-            interactions.user_segments(con, settings.segment_column, data.user_ids)
-            if settings.segment_column
-            else None
-        )
-    popular = recommend.popular_by_segment(data.user_items, segments, settings.k)
+        segments = interactions.user_segments(con, settings.segment_column, data.user_ids)
     return recommend.Precomputed(
         user_ids=data.user_ids,
         item_ids=data.item_ids,
         users=shard.concat(user_parts),
         similar=recommend.similar_items(model, settings.similar_k),
-        popular=popular,
+        popular=recommend.popular_by_segment(data.user_items, segments, settings.k),
         k=settings.k,
     )
-
-
-@task(**task_defaults)
-def save_artifact(
-    version: str,
-    model,
-    data: Interactions,
-    settings: PipelineSettings,
-    evaluation: evaluate.Evaluation,
-    gate: evaluate.GateDecision,
-    tuning: dict,
-) -> Path:
-    meta = {
-        "status": "passed" if gate.passed else "refused",
-        "params": tuning["best"],
-        "configured_params": settings.als.model_dump(),
-        "tuning": tuning,
-        "metrics": evaluation.overall,
-        "evaluation": evaluation.as_dict(),
-        "gate": asdict(gate),
-        "data_fingerprint": artifact.fingerprint(data),
-        "k": settings.k,
-    }
-    return artifact.save(
-        artifact.Artifact(version, model, data.user_ids, data.item_ids, meta), settings.artifacts_dir
-    )
-
-
-@task(**network_task)
-def served_version(settings: PipelineSettings) -> tuple[str | None, dict | None]:
-    """The version being served and its artifact's meta (None, None before the first publish)."""
-    version = operations.served_version(aws.client("dynamodb", settings), settings.table_name)
-    return version, operations.served_model(settings.artifacts_dir, version)
 
 
 @task(**network_task)
 def publish_version(
     version: str, pre: recommend.Precomputed, metrics: dict, settings: PipelineSettings
-) -> publish.PublishReport:
-    return publish.publish(
+) -> writer.PublishReport:
+    return writer.publish(
         aws.client("dynamodb", settings),
         settings.table_name,
         version,
@@ -241,7 +253,7 @@ def publish_version(
 
 
 @flow(name="nightly", timeout_seconds=8 * 3600)
-@operations.one_run_at_a_time
+@one_run_at_a_time
 def nightly(
     events: list[str],
     config: str | None = None,
@@ -254,61 +266,47 @@ def nightly(
     settings = settings or load_settings(config)
 
     # 1. log: append the new raw events
-    files = operations.resolve_events(events, run_date, flow_run.scheduled_start_time)
+    files = plan.resolve_events(events, run_date, flow_run.scheduled_start_time)
     ingested = ingest_events(settings, files)
     log.info("ingest: %s", ingested.as_dict())
 
     # 1b. decide: a model of the data and parameters of the served one is neither made nor published twice
     data = load_interactions(settings)
-    served, served_meta = served_version(settings)
-    plan = operations.plan_run(
-        len(ingested.files_loaded),
-        artifact.fingerprint(data),
-        settings.als.model_dump(),
-        served,
-        served_meta,
-        settings.on_empty_day,
-        force,
-    )
-    log.info("plan: %s", plan.reason)
-    if not plan.train:
-        return RunSummary(served or "", False, plan.reason, *data.shape, 0, ingest=ingested.as_dict())
+    served = served_version(settings)
+    decided = plan_run(settings, ingested, data, served, force)
+    log.info("plan: %s", decided.reason)
+    if not decided.train:
+        users, items = data.shape
+        kept = served.version or ""
+        return RunSummary(kept, False, decided.reason, users, items, 0, ingest=ingested.as_dict())
 
     # 2. measure: tune on the training part (on schedule, else reuse the last winner), fit on it,
     #    score on the holdout next to the baselines and the served version's parameters, gate
     holdout = load_holdout(settings)
     tuning = choose_params(holdout.train, settings)
-    params = ALSParams(**tuning["best"])
-    evaluation = evaluate_model(fit_model(holdout.train, settings, params), holdout, settings, served_meta)
-    metrics = evaluation.overall
-    gate = evaluate.quality_gate(
-        metrics["model"],
-        metrics["popular"],
-        settings.eval_k,
-        settings.min_lift_over_popular,
-        published=metrics.get("published"),
-        tolerance=settings.max_drop_vs_published,
-        published_version=served,
-    )
-    log.info("quality gate: %s", gate.reason)
+    evaluation = evaluate_model(fit_model(holdout.train, settings, tuning.best), holdout, settings, served)
+    decision = gate_candidate(evaluation, settings, served)
+    log.info("quality gate: %s", decision.reason)
 
     # 3. train the model to serve on every interaction, and keep it as a versioned artifact
-    quality = summarize_data(settings, ingested, data)
-    model = fit_model(data, settings, params)
+    data_quality = summarize_data(settings, ingested, data)
+    model = fit_model(data, settings, tuning.best)
     version = artifact.new_version()
-    path = save_artifact(version, model, data, settings, evaluation, gate, tuning)
-    page = write_report(path, version, evaluation, gate, tuning)
+    path = save_artifact(version, model, data, settings, evaluation, decision, tuning)
+    page = write_report(path)
     log.info("artifact %s saved to %s, report %s", version, path, page)
+    users, items = data.shape
     summary = RunSummary(
-        version, False, gate.reason, data.shape[0], data.shape[1], 0, metrics, ingested.as_dict(), quality
+        version, False, decision.reason, users, items, 0, evaluation.overall, ingested.as_dict(), data_quality
     )
-    if not gate.passed and not force:
-        summary.reason = f"refused by the quality gate, {served or 'nothing'} keeps serving: {gate.reason}"
+    if not decision.passed and not force:
+        kept = served.version or "nothing"
+        summary.reason = f"refused by the quality gate, {kept} keeps serving: {decision.reason}"
         log.warning("not publishing %s: %s", version, summary.reason)
         return summary
-    if not plan.publish:
-        log.info("not publishing %s: %s", version, plan.reason)
-        summary.reason = plan.reason
+    if not decided.publish:
+        log.info("not publishing %s: %s", version, decided.reason)
+        summary.reason = decided.reason
         return summary
 
     # 4. precompute every answer and publish it under the new version, then flip the pointer;
@@ -316,7 +314,7 @@ def nightly(
     seen = load_seen(data, settings)
     ranges = shard.ranges(data.shape[0], settings.score_shards)
     parts = score_users.map(unmapped(model), unmapped(seen), unmapped(settings.k), ranges)
-    pre = precompute(model, data, settings, parts)
-    published = publish_version(version, pre, metrics, settings)
+    pre = precompute(model, data, settings, parts)  # type: ignore[arg-type]  # futures, resolved by Prefect
+    published = publish_version(version, pre, evaluation.overall, settings)
     summary.published, summary.rows_published = True, published.rows_written
     return summary

@@ -9,7 +9,7 @@ a run started by hand cannot overlap a scheduled one either.
 
 Schedules only fire against a Prefect API that keeps running (``prefect server start``, or Prefect Cloud):
 set ``PREFECT_API_URL``, or pass ``--start-server`` to run a local server for as long as this command does.
-For a work pool (and a GPU worker for training), see ``prefect.yaml`` and the README's Operations section.
+For a work pool (and a GPU worker for training), see ``prefect.yaml`` and docs/operations.md.
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ import sys
 from contextlib import contextmanager
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from infra.local_aws import answers
 from pipeline.errors import PipelineError
+from pipeline.ops.children import answers
 
 DEFAULT_CRON = "0 2 * * *"
 DEFAULT_TIMEZONE = "UTC"

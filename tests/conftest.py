@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import os
 import uuid
-from pathlib import Path
 
 import boto3
 import pytest
 
-from infra.local_aws import LocalAWS, environment
-
-ROOT = Path(__file__).resolve().parent.parent
-SAMPLE = ROOT / "sample_data"
+from infra.local import synthetic
+from infra.local.aws import LocalAWS, environment
+from pipeline.data import warehouse
+from pipeline.data.ingest import ingest
+from tests.model_data import TINY
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -48,3 +48,14 @@ def prefect_harness(tmp_path_factory):
 
     with prefect_test_harness(server_startup_timeout=60):
         yield
+
+
+@pytest.fixture(scope="session")
+def warehouse_file(tmp_path_factory):
+    """A real warehouse of the TINY synthetic log (read-only for tests), and its event folder."""
+    root = tmp_path_factory.mktemp("tiny-warehouse")
+    files = synthetic.write_daily(TINY, root / "events")
+    path = root / "warehouse.duckdb"
+    with warehouse.connect(path) as con:
+        ingest(con, files, {}, ["view", "cart", "purchase"], 0.0)
+    return path, root / "events"

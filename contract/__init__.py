@@ -1,0 +1,115 @@
+"""The DynamoDB item contract: the one joint between the batch job and the API.
+
+The pipeline writes these items and the API reads them; this package is the only place
+either side learns the layout, and it imports nothing but the standard library (no boto3,
+nothing of ``pipeline`` or ``lambda_api``), so the Lambda zip carries it as is. Its API is
+``contract.<name>``; the underscored modules behind it are private.
+
+Table: partition key ``pk`` (S), sort key ``sk`` (S). Every recommendation row is written
+under its model version (``sk`` = version), so several versions coexist and a reader first
+resolves which one is current:
+
+    pk                      sk          attributes                                   codec
+    ----------------------  ----------  -------------------------------------------  ----------------
+    meta#pointer            current     version, previous, k, flipped_at             Pointer
+    meta#version            <version>   status (writing|published|retired), rows,    VersionEntry
+                                        rows_done, k, metrics (S, JSON), fingerprint,
+                                        check_keys (S, JSON), created_at,
+                                        published_at, expires_at
+    user#<user_id>          <version>   items (S), scores (S), expires_at, schema    RankedItems
+    item#<item_id>          <version>   items (S), scores (S), expires_at, schema    RankedItems
+                                        (similar items)
+    popular#<segment>       <version>   items (S), scores (S), expires_at, schema    RankedItems
+                                        (segment "global", or e.g. "France")
+
+``items`` is a JSON array of item ids in rank order and ``scores`` a JSON array of the
+matching scores rounded to 4 significant digits: two string attributes keep a 50-item row
+of realistic ids under 1 KB (one write unit; ``item_size`` measures it as DynamoDB bills
+it), and are cheaper to write and parse than a list of maps of numbers. ``expires_at`` is
+the table's TTL attribute (epoch seconds). ``schema`` on each row names the layout version
+(``SCHEMA_VERSION``) so that old and new layouts can coexist in a switch.
+
+Readers resolve ``meta#pointer`` first and then read rows under its version only, so an
+answer never mixes versions; a user the version does not know is answered from the popular
+lists in ``fallback_segments`` order. The pipeline flips the pointer only after every row of
+a version is written and verified; ``meta#version`` is the pipeline's registry of versions
+(the API does not read it).
+
+Ids (``ID_RULE``): what the product accepts as a user, item or segment id, checked by
+``id_problem`` at the API.
+"""
+
+from contract._ids import ID_PATTERN, ID_RULE, MAX_ID_LENGTH, MAX_SEGMENT_LENGTH, id_problem
+from contract._keys import (
+    GLOBAL_SEGMENT,
+    KEY_SCHEMA,
+    PARTITION_KEY,
+    POINTER_KEY,
+    SORT_KEY,
+    TTL_ATTRIBUTE,
+    VERSION_PK,
+    fallback_segments,
+    item_pk,
+    popular_pk,
+    row_key,
+    table_keys,
+    user_pk,
+)
+from contract._meta import (
+    Pointer,
+    VersionEntry,
+    VersionStatus,
+    decode_pointer,
+    decode_version,
+    encode_pointer,
+    encode_version,
+)
+from contract._rows import (
+    MAX_K,
+    SCHEMA_VERSION,
+    RankedItems,
+    decode_row,
+    encode_json_row,
+    encode_row,
+    ids_json,
+    scores_json,
+)
+from contract._size import WRITE_UNIT_BYTES, item_size
+
+__all__ = [
+    "GLOBAL_SEGMENT",
+    "ID_PATTERN",
+    "ID_RULE",
+    "KEY_SCHEMA",
+    "MAX_ID_LENGTH",
+    "MAX_K",
+    "MAX_SEGMENT_LENGTH",
+    "PARTITION_KEY",
+    "POINTER_KEY",
+    "SCHEMA_VERSION",
+    "SORT_KEY",
+    "TTL_ATTRIBUTE",
+    "VERSION_PK",
+    "WRITE_UNIT_BYTES",
+    "Pointer",
+    "RankedItems",
+    "VersionEntry",
+    "VersionStatus",
+    "decode_pointer",
+    "decode_row",
+    "decode_version",
+    "encode_json_row",
+    "encode_pointer",
+    "encode_row",
+    "encode_version",
+    "fallback_segments",
+    "id_problem",
+    "ids_json",
+    "item_pk",
+    "item_size",
+    "popular_pk",
+    "row_key",
+    "scores_json",
+    "table_keys",
+    "user_pk",
+]

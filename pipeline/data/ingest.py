@@ -1,0 +1,404 @@
+"""Ingest: append event files to the warehouse's ``raw_events``, as they came.
+
+Which files a call names (local paths, globs, ``s3://`` URIs) is ``pipeline.sources``'
+job; S3 objects are downloaded to a temporary directory, then loaded like local files.
+
+All Parquet files of a call are read by one ``read_parquet`` scan (DuckDB spreads it
+over the cores; ``file_index`` tells the files apart); other files load one by one.
+
+One call is one transaction: good rows go to ``raw_events``, rows that break a
+rule go to ``quarantine`` (file, row, reason, the row as JSON), each file gets a
+``manifest`` row, and new users and items get stable indices. If any file fails
+(unreadable, missing a required column, too many bad rows), the error names it
+and the warehouse is left exactly as it was.
+
+Column mapping: ``column_map`` names, for an event column (``user_id``,
+``item_id``, ``event_type``, ``ts``, ``quantity``, ``price``, ``country``), the
+file's column to read it from (``{"user_id": "CustomerID"}``), or, with a ``sql:``
+prefix, a DuckDB SQL expression over the file's columns (``{"event_type": "sql:CASE
+WHEN InvoiceNo LIKE 'C%' THEN 'return' ELSE 'purchase' END"}``, ``{"event_type":
+"sql:'purchase'"}``, ``{"ts": "sql:epoch_ms(t)"}``). CSV columns are read as text.
+
+Shapes: besides flat event rows, nested session JSON lines
+(``{"session": 1, "events": [{"aid": 7, "ts": epoch_ms, "type": "clicks"}]}``, the
+OTTO dataset's shape) are unnested, with ``session`` → user_id, ``aid`` → item_id,
+``ts`` (epoch ms) → ts and clicks/carts/orders → view/cart/purchase.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+
+from pipeline.data.sources import READERS, SourceFile, discover
+from pipeline.data.warehouse import extend_id_maps, one_row
+from pipeline.errors import IngestError
+from pipeline.settings import REQUIRED_COLUMNS
+
+OPTIONAL_COLUMNS = ("quantity", "price", "country")
+EVENT_COLUMNS = REQUIRED_COLUMNS + OPTIONAL_COLUMNS
+ROW, FILE = "_recs_row", "_recs_file"  # internal columns: the row in its file (1-based), the file id
+SQL_PREFIX = "sql:"
+MAX_ABS_QUANTITY = 1e6
+MAX_PRICE = 1e7
+EARLIEST_TS = "1990-01-01"  # events before this, or over a day in the future, are "ts out of range"
+
+# nested session JSON lines (OTTO): one row per session, its events in a list
+SESSION_COLUMNS = {"session", "events"}
+SESSION_EVENTS = """
+    SELECT session, e.aid AS aid, e.ts AS ts, e."type" AS "type", _recs_row, {first_id} AS _recs_file
+    FROM (SELECT session, unnest(events) AS e, row_number() OVER () AS _recs_row FROM {reader})
+"""
+SESSION_COLUMN_MAP = {
+    "user_id": "session",
+    "item_id": "aid",
+    "ts": "sql:epoch_ms(ts::BIGINT)",
+    "event_type": "sql:CASE \"type\" WHEN 'clicks' THEN 'view' WHEN 'carts' THEN 'cart' "
+    "WHEN 'orders' THEN 'purchase' ELSE \"type\" END",
+}
+
+
+@dataclass
+class IngestReport:
+    files_loaded: list[str] = field(default_factory=list)
+    files_skipped: list[str] = field(default_factory=list)
+    files_changed: list[str] = field(default_factory=list)
+    rows_loaded: int = 0
+    rows_quarantined: int = 0
+    quarantine_reasons: dict[str, int] = field(default_factory=dict)
+    new_users: int = 0
+    new_items: int = 0
+
+    def as_dict(self) -> dict:
+        return {
+            "files_loaded": len(self.files_loaded),
+            "files_skipped": len(self.files_skipped),
+            "files_changed": self.files_changed,
+            "rows_loaded": self.rows_loaded,
+            "rows_quarantined": self.rows_quarantined,
+            "quarantine_reasons": self.quarantine_reasons,
+            "new_users": self.new_users,
+            "new_items": self.new_items,
+        }
+
+
+# ---------------------------------------------------------------- reading one file
+
+
+def quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def first_line(err: Exception) -> str:
+    return str(err).strip().splitlines()[0]
+
+
+def reader_sql(paths: Sequence[Path]) -> str:
+    listed = ", ".join("'" + str(p).replace("'", "''") + "'" for p in paths)
+    return READERS[paths[0].suffix.lower()].format(paths=f"[{listed}]")
+
+
+def describe(con: duckdb.DuckDBPyConnection, sql: str, name: str) -> dict[str, str]:
+    try:
+        return {row[0]: row[1] for row in con.execute(f"DESCRIBE {sql}").fetchall()}
+    except duckdb.Error as err:
+        raise IngestError(f"{name}: unreadable: {first_line(err)}") from None
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Files appended by one INSERT: every Parquet file of a call together, other files one by one.
+
+    Their file ids run from ``first_id`` in order.
+    """
+
+    names: list[str]
+    paths: list[Path]
+    first_id: int
+
+    @property
+    def parquet(self) -> bool:
+        return self.paths[0].suffix.lower() == ".parquet"
+
+    @property
+    def label(self) -> str:
+        return self.names[0] if len(self.names) == 1 else f"one of {', '.join(self.names)}"
+
+
+def flat_source(con: duckdb.DuckDBPyConnection, batch: Batch) -> tuple[str, dict[str, str]]:
+    """A SELECT giving the batch as flat rows with ROW and FILE, and the shape's default column map."""
+    reader = reader_sql(batch.paths)
+    if batch.parquet:
+        return (
+            f"SELECT * EXCLUDE (file_row_number), file_row_number + 1 AS {ROW}, "
+            f"{batch.first_id} + file_index AS {FILE} FROM {reader}",
+            {},
+        )
+    columns = describe(con, f"SELECT * FROM {reader}", batch.label)
+    if set(columns) >= SESSION_COLUMNS and columns["events"].startswith("STRUCT("):
+        return SESSION_EVENTS.format(reader=reader, first_id=batch.first_id), SESSION_COLUMN_MAP
+    return f"SELECT *, row_number() OVER () AS {ROW}, {batch.first_id} AS {FILE} FROM {reader}", {}
+
+
+def column_sql(name: str, source: str | None, available: Sequence[str]) -> str:
+    """The SQL that reads event column ``name``: a mapped expression, a column, or NULL."""
+    if source is not None and source.startswith(SQL_PREFIX):
+        return f"({source[len(SQL_PREFIX) :]})"
+    source = source or name
+    return quote(source) if source in available else "NULL"
+
+
+def staging_sql(
+    flat: str, available: Sequence[str], column_map: dict[str, str], known_event_types: Sequence[str]
+) -> str:
+    """One pass over the files: normalised columns plus the first rule each row breaks."""
+    col = {c: column_sql(c, column_map.get(c), available) for c in EVENT_COLUMNS}
+    known = ", ".join("'" + t.replace("'", "''") + "'" for t in known_event_types)
+    return f"""
+        SELECT *,
+            CASE
+                WHEN user_id IS NULL OR trim(user_id) = '' THEN 'missing user_id'
+                WHEN item_id IS NULL OR trim(item_id) = '' THEN 'missing item_id'
+                WHEN ts IS NULL THEN 'missing or unparseable ts'
+                WHEN ts < TIMESTAMP '{EARLIEST_TS}' OR ts > now()::TIMESTAMP + INTERVAL 1 DAY
+                    THEN 'ts out of range'
+                WHEN event_type IS NULL OR event_type NOT IN ({known}) THEN 'unknown event_type'
+                WHEN abs(quantity) > {MAX_ABS_QUANTITY} THEN 'absurd quantity'
+                WHEN price < 0 OR price > {MAX_PRICE} THEN 'absurd price'
+            END AS reason
+        FROM (
+            SELECT
+                TRY_CAST({col["user_id"]} AS VARCHAR) AS user_id,
+                TRY_CAST({col["item_id"]} AS VARCHAR) AS item_id,
+                lower(TRY_CAST({col["event_type"]} AS VARCHAR)) AS event_type,
+                TRY_CAST({col["ts"]} AS TIMESTAMP) AS ts,
+                TRY_CAST({col["quantity"]} AS DOUBLE) AS quantity,
+                TRY_CAST({col["price"]} AS DOUBLE) AS price,
+                TRY_CAST({col["country"]} AS VARCHAR) AS country,
+                {ROW}, {FILE}
+            FROM ({flat})
+        )
+    """
+
+
+def check_columns(name: str, available: Sequence[str], column_map: dict[str, str]) -> None:
+    """Every required event column must come from a column of the file or an SQL expression."""
+    missing = [
+        column_map.get(c, c)
+        for c in REQUIRED_COLUMNS
+        if not column_map.get(c, c).startswith(SQL_PREFIX) and column_map.get(c, c) not in available
+    ]
+    if missing:
+        raise IngestError(
+            f"{name}: missing required column(s) {', '.join(missing)} (found: {', '.join(available)})"
+        )
+
+
+def parquet_rows(con: duckdb.DuckDBPyConnection, path: Path) -> int:
+    """The row count a Parquet file's footer states."""
+    try:
+        return int(one_row(con, "SELECT sum(num_rows) FROM parquet_file_metadata(?)", [str(path)])[0] or 0)
+    except duckdb.Error as err:
+        raise IngestError(f"{path}: unreadable: {first_line(err)}") from None
+
+
+def check_batch(
+    con: duckdb.DuckDBPyConnection, batch: Batch, column_map: dict[str, str]
+) -> tuple[str, list[str], dict[str, str]]:
+    """The batch's flat SELECT, its columns and column map, once each file has the required columns."""
+    flat, shape_map = flat_source(con, batch)
+    column_map = shape_map | column_map
+    if batch.parquet:  # checked file by file, so that the error names the file
+        for name, path in zip(batch.names, batch.paths, strict=True):
+            columns = describe(con, f"SELECT * FROM {reader_sql([path])}", name)
+            check_columns(name, [c for c in columns if c != "file_row_number"], column_map)
+    available = [c for c in describe(con, flat, batch.label) if c not in (ROW, FILE)]
+    check_columns(batch.label, available, column_map)
+    return flat, available, column_map
+
+
+def load_batch(
+    con: duckdb.DuckDBPyConnection,
+    batch: Batch,
+    column_map: dict[str, str],
+    known_event_types: Sequence[str],
+    max_bad_fraction: float,
+) -> list[tuple[int, int]]:
+    """Append the batch's good rows, quarantine its bad ones; (loaded, quarantined) for each file.
+
+    Runs inside the caller's transaction: an error leaves nothing of the batch behind.
+    """
+    flat, available, column_map = check_batch(con, batch, column_map)
+    staged = f"({staging_sql(flat, available, column_map, known_event_types)})"
+    try:
+        con.execute(f"DESCRIBE SELECT * FROM {staged}")
+    except duckdb.Error as err:
+        mapped = {k: v for k, v in column_map.items() if v.startswith(SQL_PREFIX)}
+        raise IngestError(
+            f"{batch.label}: the column map {mapped} does not apply: {first_line(err)}"
+        ) from None
+    footer = [parquet_rows(con, p) for p in batch.paths] if batch.parquet else None
+    try:
+        # Parquet rows carry their own row numbers, so their order need not be kept (a faster load)
+        con.execute(f"SET preserve_insertion_order = {not batch.parquet}")
+        good = one_row(
+            con,
+            f"""INSERT INTO raw_events
+                SELECT user_id, item_id, event_type, ts, quantity, price, country, {FILE}, {ROW}
+                FROM {staged} WHERE reason IS NULL""",
+        )[0]
+        if footer is None or sum(footer) != good:  # footers spare this pass when every row is good
+            con.execute(
+                f"""INSERT INTO quarantine
+                    SELECT $names[({FILE} - {batch.first_id} + 1)::BIGINT], {ROW}, reason,
+                           to_json(struct_pack(user_id, item_id, event_type, ts, quantity, price, country)),
+                           now()
+                    FROM {staged} WHERE reason IS NOT NULL""",
+                {"names": batch.names},
+            )
+    except duckdb.Error as err:
+        raise IngestError(f"{batch.label}: unreadable: {first_line(err)}") from None
+    con.execute("RESET preserve_insertion_order")
+    bad = quarantined_by_file(con, batch.names)
+    totals = footer or [good + bad.get(batch.names[0], 0)]
+    counts = [
+        (total - bad.get(name, 0), bad.get(name, 0)) for name, total in zip(batch.names, totals, strict=True)
+    ]
+    for name, (good_rows, bad_rows) in zip(batch.names, counts, strict=True):
+        check_bad_fraction(con, name, good_rows, bad_rows, max_bad_fraction)
+    return counts
+
+
+def quarantined_by_file(con: duckdb.DuckDBPyConnection, names: list[str]) -> dict[str, int]:
+    sql = "SELECT source_file, count(*) FROM quarantine WHERE source_file IN (SELECT unnest(?)) GROUP BY 1"
+    return dict(con.execute(sql, [names]).fetchall())
+
+
+def check_bad_fraction(
+    con: duckdb.DuckDBPyConnection, name: str, good: int, bad: int, max_bad_fraction: float
+) -> None:
+    if good + bad == 0:
+        raise IngestError(f"{name}: file holds no rows")
+    if bad / (good + bad) <= max_bad_fraction:
+        return
+    reasons = con.execute(
+        "SELECT reason, count(*) FROM quarantine WHERE source_file = ? GROUP BY 1 ORDER BY 2 DESC, 1",
+        [name],
+    ).fetchall()
+    summary = ", ".join(f"{n} {r}" for r, n in reasons)
+    raise IngestError(
+        f"{name}: {bad} of {good + bad} rows are bad ({bad / (good + bad):.1%}), over the "
+        f"max_bad_fraction of {max_bad_fraction:.1%}: {summary}"
+    )
+
+
+# ---------------------------------------------------------------- the stage
+
+
+def already_loaded(con: duckdb.DuckDBPyConnection, source: SourceFile) -> str | None:
+    """'skipped' for a file loaded before unchanged, 'changed' for one changed since, else None."""
+    seen = con.execute("SELECT size_bytes, checksum FROM manifest WHERE path = ?", [source.name]).fetchone()
+    if seen is None:
+        return None
+    size, checksum = seen
+    return "skipped" if size == source.size and checksum == source.checksum() else "changed"
+
+
+def ingest(
+    con: duckdb.DuckDBPyConnection,
+    sources: Iterable[Path | str],
+    column_map: dict[str, str] | None = None,
+    known_event_types: Sequence[str] = ("view", "cart", "purchase", "return"),
+    max_bad_fraction: float = 0.05,
+    s3_client: Callable[[], object] | None = None,
+) -> IngestReport:
+    """Append every new file under ``sources`` to ``raw_events``; skip files already loaded.
+
+    All files of one call load in one transaction: if any file fails, the error
+    names it and the warehouse is left exactly as it was. ``s3_client`` makes the
+    boto3 S3 client when a source is on S3 (default: ``boto3.client("s3")``).
+    """
+    report = IngestReport()
+    files = discover(sources, s3_client)
+    con.begin()
+    try:
+        first_id = one_row(con, "SELECT coalesce(max(file_id), 0) + 1 FROM manifest")[0]
+        new = []
+        for source in files:
+            state = already_loaded(con, source)
+            if state is None:
+                new.append(source)
+            else:
+                (report.files_skipped if state == "skipped" else report.files_changed).append(source.name)
+        with tempfile.TemporaryDirectory(prefix="recs-ingest-") as tmp:
+            local = [source.fetch(Path(tmp)) for source in new]
+            for batch in batches(new, local, first_id):
+                counts = load_batch(con, batch, column_map or {}, known_event_types, max_bad_fraction)
+                record_files(con, report, batch, [f for f in new if f.name in batch.names], counts)
+        if new:
+            report.new_users, report.new_items = extend_id_maps(con, first_id)
+        report.quarantine_reasons = quarantine_reasons(con, report.files_loaded)
+        con.commit()
+    except BaseException:
+        con.rollback()
+        con.execute("RESET preserve_insertion_order")
+        raise
+    return report
+
+
+def batches(sources: list[SourceFile], local: list[Path], first_id: int) -> list[Batch]:
+    """All Parquet files in one batch (one parallel scan), each other file in its own."""
+    parquet = [(s.name, p) for s, p in zip(sources, local, strict=True) if p.suffix.lower() == ".parquet"]
+    others = [(s.name, p) for s, p in zip(sources, local, strict=True) if p.suffix.lower() != ".parquet"]
+    groups = ([parquet] if parquet else []) + [[one] for one in others]
+    found, next_id = [], first_id
+    for group in groups:
+        found.append(Batch([n for n, _ in group], [p for _, p in group], next_id))
+        next_id += len(group)
+    return found
+
+
+def record_files(
+    con: duckdb.DuckDBPyConnection,
+    report: IngestReport,
+    batch: Batch,
+    sources: list[SourceFile],
+    counts: list[tuple[int, int]],
+) -> None:
+    """Manifest rows (and report lines) for the files of a loaded batch."""
+    by_name = {s.name: s for s in sources}
+    for offset, (name, (good, bad)) in enumerate(zip(batch.names, counts, strict=True)):
+        source = by_name[name]
+        con.execute(
+            "INSERT INTO manifest VALUES (?, ?, ?, ?, ?, ?, now())",
+            [name, batch.first_id + offset, source.size, source.checksum(), good, bad],
+        )
+        report.files_loaded.append(name)
+        report.rows_loaded += good
+        report.rows_quarantined += bad
+
+
+def quarantine_reasons(con: duckdb.DuckDBPyConnection, files: list[str]) -> dict[str, int]:
+    if not files:
+        return {}
+    rows = con.execute(
+        "SELECT reason, count(*) FROM quarantine WHERE source_file IN (SELECT unnest(?)) "
+        "GROUP BY 1 ORDER BY 2 DESC, 1",
+        [files],
+    ).fetchall()
+    return dict(rows)
+
+
+def parse_column_map(pairs: Iterable[str]) -> dict[str, str]:
+    """``["user_id=CustomerID", "event_type=sql:'purchase'"]`` as a column map."""
+    column_map = {}
+    for pair in pairs:
+        column, sep, source = pair.partition("=")
+        if not sep or not column.strip() or not source.strip():
+            raise IngestError(f"--map {pair!r}: expected COLUMN=SOURCE, e.g. user_id=CustomerID")
+        column_map[column.strip()] = source.strip()
+    return column_map

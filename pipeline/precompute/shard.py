@@ -1,0 +1,46 @@
+"""Shards: users split into contiguous ranges, so scoring and publishing can run on many workers.
+
+A shard is a ``range`` of user rows. Each is scored on its own (``score_range``) and the
+parts are put back in order (``concat``); a version's DynamoDB rows can be cut into
+per-shard parts that together are exactly the whole version's rows (``row_parts``).
+Nothing here knows about Prefect: the flow maps a task over
+``ranges(...)``, and a Dask or Ray task runner sends each shard to a worker.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import scipy.sparse as sp
+
+from pipeline.precompute.recommend import Precomputed, TopK, top_k_for_users
+
+
+def ranges(n: int, shards: int) -> list[range]:
+    """``shards`` contiguous ranges covering 0..n, sizes differing by at most one (none empty)."""
+    if shards < 1:
+        raise ValueError(f"shards must be at least 1, got {shards}")
+    bounds = np.linspace(0, n, min(shards, max(n, 1)) + 1).round().astype(int)
+    return [range(lo, hi) for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)]
+
+
+def score_range(model, seen: sp.csr_matrix, k: int, users: range, threads: int | None = None) -> TopK:
+    """Top k of the users in ``users`` (a shard), as rows 0..len(users)."""
+    return top_k_for_users(model, seen, k, np.arange(users.start, users.stop), threads=threads)
+
+
+def concat(parts: Sequence[TopK]) -> TopK:
+    """The shards' results, in shard order, as one TopK."""
+    if not parts:
+        raise ValueError("concat needs at least one shard's result")
+    return TopK(np.concatenate([p.ids for p in parts]), np.concatenate([p.scores for p in parts]))
+
+
+def row_parts(pre: Precomputed, shards: int) -> list[range]:
+    """Per-shard parts of a version's rows, as ranges over ``writer.version_rows``' fixed order
+    (users, then items, then popular lists): part i holds shard i's users, the last part also
+    every item and popular row. Writing every part writes each of the version's rows once."""
+    parts = [range(r.start, r.stop) for r in ranges(len(pre.user_ids), shards)]
+    parts[-1] = range(parts[-1].start, pre.n_rows)
+    return parts

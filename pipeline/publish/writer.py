@@ -1,0 +1,240 @@
+"""Publish: write a model version's rows to DynamoDB, verify them, then flip the current-version pointer.
+
+The item layout is ``contract``'s. The steps, each a short function:
+
+1. ``check_table`` (``dynamo``): the table exists (or is created) with the contract's key schema.
+2. ``begin_version`` (``registry``): the version's registry entry (``meta#version``) says
+   ``writing``; a re-run of the same version resumes from its watermark
+   (``rows_done``, the rows known written in stream order) and reuses its expiry.
+3. ``write_rows`` (``dynamo``): parallel BatchWriteItem; unprocessed items and throttling are
+   retried with exponential backoff and full jitter, a batch that still fails after
+   ``max_attempts`` raises ``PublishError``.
+4. ``verify_version``: the writes' acknowledged count must equal the expected
+   row count (DynamoDB acknowledges an item only once it is durably written; the
+   rest come back as UnprocessedItems), and a random sample of keys plus every
+   popular list is read back with consistent reads. A full count would need a
+   scan of every kept version (minutes and ~N x versions / 8 read units at 1M
+   users); a per-version counter item would double-count idempotent rewrites
+   and be a hot key.
+5. ``flip_pointer`` (``registry``): one conditional PutItem of ``meta#pointer`` (only if nobody
+   flipped it since we read it), then older versions beyond ``keep_versions`` are
+   marked ``retired``; their rows go by TTL.
+
+Any failure before step 5 leaves the pointer untouched: readers keep the old version.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from itertools import islice
+
+import numpy as np
+from tqdm import tqdm
+
+import contract
+from pipeline.errors import PublishError
+from pipeline.precompute.recommend import Precomputed, TopK
+from pipeline.publish.dynamo import check_table, missing_rows, write_rows
+from pipeline.publish.registry import (
+    begin_version,
+    current_pointer,
+    flip_pointer,
+    retire_old_versions,
+    save_watermark,
+    set_status,
+)
+
+log = logging.getLogger(__name__)
+
+VERIFY_SAMPLE = 200  # random row keys read back before a flip (plus every popular list)
+CHECKPOINT_ROWS = 10_000  # how often the resume watermark is saved
+PROGRESS_MIN_ROWS = 20_000  # publishes at least this long show a progress bar (on a terminal)
+
+
+@dataclass(frozen=True)
+class PublishReport:
+    version: str
+    rows_written: int  # rows written by this call (a resumed run skips the rows already in)
+    previous_version: str | None
+    seconds: float
+    rows_resumed: int = 0  # rows a crashed earlier run had already written
+    flipped: bool = True  # False: the version was already published, nothing was done
+    retired: tuple[str, ...] = ()
+
+
+# --- 1. the table: dynamo.check_table ------------------------------------------------------------
+
+
+# --- 2. the version's registry entry: registry.begin_version -------------------------------------
+
+
+def rows_digest(pre: Precomputed) -> str:
+    """A digest of everything a version's rows are made of: a resumed run must write the same rows."""
+    digest = hashlib.sha256()
+    for array in (pre.user_ids, pre.item_ids):
+        digest.update("\x1f".join(map(str, array.tolist())).encode())
+    for top in (pre.users, pre.similar, *(pre.popular[s] for s in sorted(pre.popular))):
+        digest.update(np.ascontiguousarray(top.ids).tobytes())
+        digest.update(np.ascontiguousarray(top.scores).tobytes())
+    digest.update(f"{sorted(pre.popular)}|{pre.k}".encode())
+    return digest.hexdigest()[:16]
+
+
+# --- 3. the rows ----------------------------------------------------------------------------------
+
+
+def _lists(top: TopK, quoted_ids: np.ndarray) -> Iterator[tuple[str, str]]:
+    """Each row's ``items`` and ``scores`` JSON, as ``contract.encode_row`` writes them.
+
+    Item ids are JSON-quoted once per version rather than once per row; padding (-1) is dropped.
+    """
+    for ids, scores in zip(top.ids.tolist(), top.scores.tolist(), strict=True):
+        keep = [i for i in ids if i >= 0]
+        yield "[" + ",".join(quoted_ids[keep].tolist()) + "]", contract.scores_json(scores[: len(keep)])
+
+
+def version_rows(version: str, pre: Precomputed, expires_at: int) -> Iterator[dict]:
+    """Every DynamoDB item of a version, in a fixed order: users, then items, then popular segments."""
+    quoted = np.array([json.dumps(i) for i in pre.item_ids.tolist()], dtype=object)
+    keyed = [
+        ((contract.user_pk(u) for u in pre.user_ids.tolist()), pre.users),
+        ((contract.item_pk(i) for i in pre.item_ids.tolist()), pre.similar),
+        *(([contract.popular_pk(s)], pre.popular[s]) for s in sorted(pre.popular)),
+    ]
+    for pks, top in keyed:
+        for pk, (items_json, scores_json) in zip(pks, _lists(top, quoted), strict=True):
+            yield contract.encode_json_row(pk, version, items_json, scores_json, expires_at)
+
+
+def check_keys(pre: Precomputed, sample: int = VERIFY_SAMPLE, seed: int = 0) -> list[str]:
+    """The partition keys read back before a flip: every popular list and a random sample of the rest."""
+    rng = np.random.default_rng(seed)
+    users = rng.choice(len(pre.user_ids), size=min(sample // 2, len(pre.user_ids)), replace=False)
+    items = rng.choice(len(pre.item_ids), size=min(sample - len(users), len(pre.item_ids)), replace=False)
+    return [
+        *(contract.popular_pk(s) for s in sorted(pre.popular)),
+        *(contract.user_pk(u) for u in pre.user_ids[np.sort(users)].tolist()),
+        *(contract.item_pk(i) for i in pre.item_ids[np.sort(items)].tolist()),
+    ]
+
+
+# --- 4. verification ------------------------------------------------------------------------------
+
+
+def verify_version(client, table: str, version: str, written: int, expected: int, pks: list[str]) -> None:
+    """Every row acknowledged, and the sampled rows readable under the version; else ``PublishError``."""
+    if written != expected:
+        raise PublishError(
+            f"version {version}: DynamoDB table {table} acknowledged {written} rows but the version has "
+            f"{expected}; the pointer was not flipped"
+        )
+    missing = missing_rows(client, table, version, pks)
+    if missing:
+        raise PublishError(
+            f"version {version}: {len(missing)} of {len(pks)} sampled rows cannot be read back from "
+            f"table {table} (e.g. {missing[:3]}); the pointer was not flipped"
+        )
+
+
+# --- 5. the pointer and retention: registry.flip_pointer, registry.retire_old_versions ----------
+
+
+def finish_version(
+    client, table: str, version: str, k: int, written_of: tuple[int, int], pks: list[str], keep_versions: int
+) -> tuple[str | None, bool, list[str]]:
+    """Verify a written version, flip the pointer to it, mark it published and retire old versions.
+
+    For a sharded publish: ``begin_version`` once, ``write_rows`` per shard, then this with
+    the shards' summed count. Returns (previous version, whether the pointer changed, retired).
+    """
+    written, expected = written_of
+    verify_version(client, table, version, written, expected, pks)
+    previous, flipped = flip_pointer(client, table, version, k)
+    set_status(client, table, version, "published", rows_done=expected, published_at=round(time.time(), 6))
+    return previous, flipped, retire_old_versions(client, table, keep_versions)
+
+
+# --- the stage ------------------------------------------------------------------------------------
+
+
+def publish(
+    client,
+    table: str,
+    version: str,
+    pre: Precomputed,
+    metrics: dict,
+    ttl_days: int,
+    workers: int = 4,
+    *,
+    keep_versions: int = 2,
+    max_attempts: int = 8,
+    base_delay: float = 0.05,
+    create_table: bool = True,
+    progress: bool | None = None,
+) -> PublishReport:
+    """Write every row of ``version``, verify them, then flip the pointer to it and retire old versions.
+
+    Re-running a version that crashed half-way resumes after its watermark; re-running a
+    published one does nothing. ``progress``: None shows a bar on a terminal for long publishes.
+    """
+    started = time.perf_counter()
+    check_table(client, table, create=create_table)
+
+    # register the version (or find where an earlier run of it stopped)
+    keys = check_keys(pre)
+    start = begin_version(
+        client, table, version, rows=pre.n_rows, k=pre.k, metrics=metrics, ttl_days=ttl_days,
+        digest=rows_digest(pre), check_keys=keys,
+    )  # fmt: skip
+    if start.status != "writing":
+        log.info("version %s is already %s: nothing to do", version, start.status)
+        pointer = current_pointer(client, table)
+        return PublishReport(version, 0, pointer.previous if pointer else None, 0.0, start.rows_done, False)
+
+    # write the rows not yet known written, saving the watermark as batches complete
+    rows = islice(version_rows(version, pre, start.expires_at), start.rows_done, None)
+    written = _write_with_watermark(
+        client, table, version, rows, (start.rows_done, pre.n_rows), progress,
+        workers=workers, max_attempts=max_attempts, base_delay=base_delay,
+    )  # fmt: skip
+
+    # verify, flip, retire
+    previous, flipped, retired = finish_version(
+        client, table, version, pre.k, (start.rows_done + written, pre.n_rows), keys, keep_versions
+    )
+    seconds = time.perf_counter() - started
+    log.info(
+        "published %s: %d rows in %.1fs (%.0f rows/s; resumed after %d; previous: %s; retired: %s)",
+        version, written, seconds, written / max(seconds, 1e-9), start.rows_done, previous, retired,
+    )  # fmt: skip
+    return PublishReport(version, written, previous, seconds, start.rows_done, flipped, tuple(retired))
+
+
+def _write_with_watermark(
+    client, table: str, version: str, rows: Iterable[dict], done_of: tuple[int, int], progress, **options
+) -> int:
+    """``write_rows`` with a progress bar (rows/s) and the resume watermark saved every CHECKPOINT_ROWS."""
+    rows_done, total = done_of
+    # progress None: a bar on a terminal (tqdm's disable=None) for long publishes only
+    short = total - rows_done < PROGRESS_MIN_ROWS
+    disable = (True if short else None) if progress is None else not progress
+    bar = tqdm(total=total, initial=rows_done, unit="rows", unit_scale=True, desc=f"publish {version}",
+               disable=disable, mininterval=1.0)  # fmt: skip
+    watermark = {"done": rows_done, "saved": rows_done}
+
+    def on_batch(n: int) -> None:
+        watermark["done"] += n
+        bar.update(n)
+        if watermark["done"] - watermark["saved"] >= CHECKPOINT_ROWS:
+            save_watermark(client, table, version, watermark["done"])
+            watermark["saved"] = watermark["done"]
+
+    try:
+        return write_rows(client, table, rows, on_batch=on_batch, **options)
+    finally:
+        bar.close()

@@ -1,0 +1,123 @@
+import json
+import random
+import string
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import contract
+
+
+def test_row_round_trips_ids_in_rank_order_and_scores_to_4_significant_digits():
+    ranked = contract.RankedItems(("85123A", "BANK CHARGES", 'quo"te'), (1.234567, 0.5, -0.000123456))
+    item = contract.encode_row(contract.user_pk("12347"), "v1", ranked, expires_at=1700000000)
+    decoded = contract.decode_row(item)
+    assert decoded.item_ids == ranked.item_ids
+    assert decoded.scores == (1.235, 0.5, -0.0001235)
+    assert item["pk"] == {"S": "user#12347"} and item["sk"] == {"S": "v1"}
+    assert item[contract.TTL_ATTRIBUTE] == {"N": "1700000000"}
+
+
+@pytest.mark.parametrize("id_length", [5, 6, 8])
+def test_a_50_item_user_row_of_realistic_ids_fits_one_write_unit(id_length):
+    # the retail sample's stock codes are 5-6 characters ("85123A"); 8 is the documented bound
+    rng = random.Random(id_length)
+    ids = tuple("".join(rng.choices(string.digits + "AB", k=id_length)) for _ in range(50))
+    scores = tuple(sorted((rng.uniform(0.01, 1.5) for _ in range(50)), reverse=True))
+    item = contract.encode_row(
+        contract.user_pk("1234567890"),
+        "20261122T021500Z-3f9a1c",
+        contract.RankedItems(ids, scores),
+        expires_at=1_790_000_000,
+    )
+    assert contract.item_size(item) <= contract.WRITE_UNIT_BYTES
+
+
+def test_item_size_counts_names_and_values_as_dynamodb_bills_them():
+    assert contract.item_size({"pk": {"S": "user#1"}}) == 2 + 6
+    assert contract.item_size({"id": {"S": "é"}}) == 2 + 2  # UTF-8 bytes
+    assert contract.item_size({"n": {"N": "123"}}) == 1 + 3  # 2 digits per byte, rounded up, plus 1
+    assert contract.item_size({"n": {"N": "-0.001200"}}) == 1 + 2  # zeros trimmed: "12"
+    assert contract.item_size({"b": {"BOOL": True}}) == 2
+    with pytest.raises(ValueError, match="cannot size attribute type 'L'"):
+        contract.item_size({"l": {"L": []}})
+
+
+def test_pointer_round_trips_with_and_without_previous():
+    for pointer in (contract.Pointer("v2", 50, "v1"), contract.Pointer("v1", 20)):
+        assert contract.decode_pointer(contract.encode_pointer(pointer, flipped_at=5)) == pointer
+
+
+def test_scores_are_plain_json_numbers():
+    item = contract.encode_row("popular#global", "v", contract.RankedItems(("a",), (0.1,)), 1)
+    assert json.loads(item["scores"]["S"]) == [0.1]
+
+
+def test_scores_that_are_not_finite_are_refused():
+    with pytest.raises(ValueError, match=r"scores must be finite numbers to be stored, got \[0.5,nan\]"):
+        contract.scores_json([0.5, float("nan")])
+    assert contract.scores_json([1234.5, 1e-05]) == "[1234,1e-05]"
+    scores = contract.decode_row({"items": {"S": '["a"]'}, "scores": {"S": "[1234]"}}).scores
+    assert scores == (1234.0,) and isinstance(scores[0], float)
+
+
+ENTRY = contract.VersionEntry(
+    version="20261122T021500Z-3f9a1c",
+    status="published",
+    rows=1_000,
+    rows_done=1_000,
+    k=50,
+    expires_at=1_790_000_000,
+    created_at=1_763_776_500.25,
+    metrics={"model": {"ndcg@10": 0.25}},
+    fingerprint="0123456789abcdef",
+    check_keys=("popular#global", "user#12347"),
+    published_at=1_763_776_560.5,
+)
+
+
+def test_a_registry_entry_round_trips_and_is_keyed_by_its_version():
+    item = contract.encode_version(ENTRY)
+    assert item["pk"] == {"S": "meta#version"} and item["sk"] == {"S": ENTRY.version}
+    assert contract.decode_version(item) == ENTRY
+    unpublished = contract.VersionEntry(ENTRY.version, "writing", 3, 0, 5, 9, 1.0)
+    assert "published_at" not in contract.encode_version(unpublished)
+    assert contract.decode_version(contract.encode_version(unpublished)) == unpublished
+
+
+@given(
+    status=st.sampled_from(["writing", "published", "retired"]),
+    rows=st.integers(0, 10**9),
+    metrics=st.dictionaries(st.text(max_size=20), st.dictionaries(st.text(max_size=20), st.floats(0, 1))),
+    keys=st.lists(st.text(max_size=60), max_size=20),
+    created=st.floats(0, 2e9),
+)
+def test_any_registry_entry_round_trips(status, rows, metrics, keys, created):
+    entry = contract.VersionEntry(
+        "v", status, rows, rows // 2, 10, 1_790_000_000, round(created, 6), metrics, "fp", tuple(keys)
+    )
+    assert contract.decode_version(contract.encode_version(entry)) == entry
+
+
+def test_unknown_users_fall_back_to_their_segment_then_the_global_list():
+    assert contract.fallback_segments(None) == ("global",)
+    assert contract.fallback_segments("France") == ("France", "global")
+    assert contract.fallback_segments("global") == ("global",)
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        ("12347", None),
+        ("user@example.com", None),
+        ("_a b:c=d+e-f.g", None),
+        ("", "is empty"),
+        ("x" * 129, "has 129 characters, more than 128"),
+        ("-leading-dash", "must be ASCII letters"),
+        ("a/b", "must be ASCII letters"),
+    ],
+)
+def test_the_id_rule(value, problem):
+    found = contract.id_problem(value)
+    assert found == problem if problem is None else found.startswith(problem)

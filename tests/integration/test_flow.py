@@ -1,0 +1,169 @@
+"""The whole nightly flow against a local moto server, then the API over what it published."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import pytest
+from fastapi.testclient import TestClient
+
+import contract
+from lambda_api.app import app
+from lambda_api.deps import get_store
+from lambda_api.handler import handler
+from lambda_api.settings import get_settings
+from pipeline.data import warehouse
+from pipeline.flow import nightly
+from pipeline.model import artifact
+from pipeline.settings import load_settings
+from tests.paths import SAMPLE
+
+MONTHS = ["2011-09", "2011-10", "2011-11"]
+K = 10
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory, local_aws, dynamodb, prefect_harness):
+    """One nightly run on three months of the retail sample; its settings and summary."""
+    workdir = tmp_path_factory.mktemp("nightly")
+    settings = load_settings(
+        SAMPLE / "retail.toml",
+        warehouse=workdir / "warehouse.duckdb",
+        artifacts_dir=workdir / "artifacts",
+        table_name=f"recs-flow-{uuid.uuid4().hex[:8]}",
+        aws_endpoint_url=local_aws.endpoint_url,
+        holdout_days=14,
+        k=K,
+        similar_k=5,
+    )
+    events = [str(SAMPLE / "events" / f"{month}.parquet") for month in MONTHS]
+    summary = nightly(events=events, settings=settings)
+    return settings, summary
+
+
+@pytest.fixture(scope="module")
+def user_rows(run, dynamodb) -> dict[str, contract.RankedItems]:
+    """Every user row of the published version, read straight from the table."""
+    settings, summary = run
+    rows, kwargs = {}, {}
+    while True:
+        page = dynamodb.scan(TableName=settings.table_name, **kwargs)
+        for item in page["Items"]:
+            if item["pk"]["S"].startswith("user#") and item["sk"]["S"] == summary.model_version:
+                rows[item["pk"]["S"].removeprefix("user#")] = contract.decode_row(item)
+        if "LastEvaluatedKey" not in page:
+            return rows
+        kwargs = {"ExclusiveStartKey": page["LastEvaluatedKey"]}
+
+
+@pytest.fixture(scope="module")
+def seen(run) -> dict[str, set[str]]:
+    """Items each user interacted with in the training data."""
+    settings, summary = run
+    model = artifact.load(settings.artifacts_dir, summary.model_version)
+    with warehouse.connect(settings.warehouse, read_only=True) as con:
+        pairs = con.execute("SELECT DISTINCT user_id, item_id FROM raw_events").fetchall()
+    known = set(model.user_ids.tolist())
+    out: dict[str, set[str]] = {}
+    for user_id, item_id in pairs:
+        if user_id in known:
+            out.setdefault(user_id, set()).add(item_id)
+    return out
+
+
+@pytest.fixture
+def client(run, monkeypatch):
+    """The API configured from the environment, as in a Lambda container, on the run's table."""
+    settings, _ = run
+    monkeypatch.setenv("RECS_TABLE_NAME", settings.table_name)
+    # this test checks answers, not timeouts: give a busy CI machine's moto server room to answer
+    monkeypatch.setenv("RECS_DYNAMODB_READ_TIMEOUT", "10")
+    monkeypatch.setenv("RECS_DYNAMODB_CONNECT_TIMEOUT", "10")
+    get_settings.cache_clear()
+    get_store.cache_clear()
+    yield TestClient(app)
+    get_settings.cache_clear()
+    get_store.cache_clear()
+
+
+def test_the_run_publishes_a_model_that_beats_the_popular_baseline(run):
+    _, summary = run
+    assert summary.published, summary.reason
+    assert summary.metrics["model"]["ndcg@10"] > summary.metrics["popular"]["ndcg@10"]
+    assert summary.rows_published > summary.users
+
+
+def test_every_training_user_has_exactly_k_distinct_unseen_items(run, user_rows, seen):
+    settings, summary = run
+    model = artifact.load(settings.artifacts_dir, summary.model_version)
+    assert set(user_rows) == set(model.user_ids.tolist())
+    for user_id, ranked in user_rows.items():
+        assert len(ranked.item_ids) == K, user_id
+        assert len(set(ranked.item_ids)) == K, user_id
+        assert not set(ranked.item_ids) & seen[user_id], user_id
+        assert list(ranked.scores) == sorted(ranked.scores, reverse=True), user_id
+
+
+def test_the_api_answers_a_known_user_with_the_published_version(client, run, user_rows):
+    _, summary = run
+    user_id = sorted(user_rows)[0]
+    body = client.get(f"/v1/users/{user_id}/recommendations", params={"k": 5}).json()
+    assert body["model_version"] == summary.model_version
+    assert body["source"] == "personal"
+    assert [i["item_id"] for i in body["items"]] == list(user_rows[user_id].item_ids[:5])
+
+
+def test_an_unknown_user_gets_the_popular_fallback(client, run):
+    _, summary = run
+    body = client.get("/v1/users/nobody-we-know/recommendations", params={"k": K}).json()
+    assert body["source"] == "fallback"
+    assert body["model_version"] == summary.model_version
+    assert len(body["items"]) == K
+
+
+def test_k_beyond_what_was_precomputed_is_a_422_that_says_so(client, run):
+    _, summary = run
+    response = client.get("/v1/users/12347/recommendations", params={"k": K + 1})
+    assert response.status_code == 422
+    assert response.json()["detail"] == (
+        f"k={K + 1} exceeds the {K} items precomputed for model version {summary.model_version}"
+    )
+
+
+def api_gateway_v2_event(path: str, query: str = "") -> dict:
+    return {
+        "version": "2.0",
+        "routeKey": "$default",
+        "rawPath": path,
+        "rawQueryString": query,
+        "headers": {"host": "recs.example.com", "accept": "application/json"},
+        "requestContext": {
+            "accountId": "123456789012",
+            "apiId": "api",
+            "domainName": "recs.example.com",
+            "http": {
+                "method": "GET",
+                "path": path,
+                "protocol": "HTTP/1.1",
+                "sourceIp": "10.0.0.1",
+                "userAgent": "pytest",
+            },
+            "requestId": "id",
+            "routeKey": "$default",
+            "stage": "$default",
+            "time": "22/Nov/2026:02:15:00 +0000",
+            "timeEpoch": 1795400100000,
+        },
+        "isBase64Encoded": False,
+    }
+
+
+def test_the_mangum_handler_answers_an_api_gateway_v2_event(client, run, user_rows):
+    _, summary = run
+    user_id = sorted(user_rows)[-1]
+    response = handler(api_gateway_v2_event(f"/v1/users/{user_id}/recommendations", "k=3"), None)
+    assert response["statusCode"] == 200
+    body = json.loads(response["body"])
+    assert body["model_version"] == summary.model_version
+    assert [i["item_id"] for i in body["items"]] == list(user_rows[user_id].item_ids[:3])

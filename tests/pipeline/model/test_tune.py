@@ -1,0 +1,135 @@
+"""Tuning: the search never sees the test part, keeps to its budget, and is reused on schedule."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from pipeline.data.interactions import Interactions
+from pipeline.data.splits import split_per_user
+from pipeline.model import train, tune
+from pipeline.settings import ALSParams, TuningSettings
+from tests.model_data import pairs, synthetic_interactions
+
+SMALL = tune.SearchSpace(factors=(4, 16), regularization=(1e-2, 10.0), alpha=(0.5, 10.0), iterations=(2, 6))
+START = ALSParams(factors=8, regularization=1.0, alpha=2.0, iterations=3)
+
+
+@pytest.fixture(scope="module")
+def holdout():
+    return split_per_user(synthetic_interactions(), 0.2, seed=0)
+
+
+def test_the_search_never_sees_the_test_part(holdout, monkeypatch):
+    """Every matrix the search fits on and every validation matrix it scores on lies inside the
+    training part; no held-out test pair reaches it."""
+    fitted, folds = [], []
+    real_fit, real_score = train.fit, tune.trial_metrics
+
+    def spy_fit(data, params, use_gpu=None):
+        fitted.append(data.user_items)
+        return real_fit(data, params, use_gpu)
+
+    def spy_score(params, fold, users, k, use_gpu):
+        folds.append(fold)
+        return real_score(params, fold, users, k, use_gpu)
+
+    monkeypatch.setattr(train, "fit", spy_fit)
+    monkeypatch.setattr(tune, "trial_metrics", spy_score)
+    tune.tune(holdout.train, TuningSettings(max_trials=3), 10, START, SMALL)
+
+    test_pairs, train_pairs = pairs(holdout.test), pairs(holdout.train.user_items)
+    assert len(fitted) == 3 and len(folds) == 3
+    for matrix in fitted:
+        assert pairs(matrix).isdisjoint(test_pairs)
+        assert pairs(matrix) < train_pairs  # a validation part was carved out of training
+    for fold in folds:
+        assert fold.test.nnz > 0
+        assert pairs(fold.test) <= train_pairs and pairs(fold.test).isdisjoint(test_pairs)
+
+
+def test_validation_items_come_from_the_training_part_only(holdout):
+    fold = split_per_user(holdout.train, 0.2, seed=0)
+    assert pairs(fold.test) <= pairs(holdout.train.user_items)
+    assert pairs(fold.test).isdisjoint(pairs(holdout.test))
+
+
+def test_budget_in_trials_and_the_winner_is_the_best_trial(holdout):
+    result = tune.tune(holdout.train, TuningSettings(max_trials=3, seed=5), 10, START, SMALL)
+    assert [t["trial"] for t in result.trials] == [0, 1, 2]
+    first = result.trials[0]
+    assert (first["factors"], first["regularization"], first["alpha"], first["iterations"]) == (
+        8,
+        1.0,
+        2.0,
+        3,
+    )
+    best = max(result.trials, key=lambda t: t["ndcg@10"])
+    assert best["best"] and sum(t["best"] for t in result.trials) == 1
+    assert result.best.factors == best["factors"] and result.best.regularization == best["regularization"]
+    assert result.best.random_state == START.random_state
+    assert result.model_dump()["best"]["factors"] == best["factors"]
+
+
+def test_budget_in_seconds_stops_starting_trials(holdout):
+    result = tune.tune(holdout.train, TuningSettings(max_trials=50, max_seconds=1e-6), 10, START, SMALL)
+    assert len(result.trials) == 1  # the first trial always runs, no second one starts
+
+
+def test_draws_are_log_uniform_within_the_ranges_and_seeded():
+    space = tune.SearchSpace()
+    draws = [tune.sample_params(space, np.random.default_rng(3), 42) for _ in range(2)]
+    assert draws[0] == draws[1]
+    rng = np.random.default_rng(0)
+    many = [tune.sample_params(space, rng, 42) for _ in range(400)]
+    regs = np.array([p.regularization for p in many])
+    assert regs.min() >= 1e-3 and regs.max() <= 100.0
+    assert all(16 <= p.factors <= 256 and 5 <= p.iterations <= 40 for p in many)
+    # log-uniform: the median sits near the geometric mean of the range, far below the arithmetic one
+    assert math.log10(np.median(regs)) == pytest.approx(-0.5, abs=0.35)  # log10 of 1e-3..1e2
+
+
+def test_tuning_refuses_data_without_validation_items():
+    data = synthetic_interactions()
+    m = data.user_items.tocsr()
+    firsts = m.indptr[:-1][np.diff(m.indptr) > 0]  # keep one item per user: nothing to validate on
+    coo = m.tocoo()
+    keep = np.isin(np.arange(m.nnz), firsts)
+    one_each = sp.csr_matrix((coo.data[keep], (coo.row[keep], coo.col[keep])), shape=m.shape)
+    with pytest.raises(tune.TuningError, match="leaves no validation items"):
+        tune.tune(Interactions(one_each, data.user_ids, data.item_ids), TuningSettings(), 10, START, SMALL)
+
+
+def test_a_search_is_due_when_none_ran_it_is_old_or_the_start_changed():
+    now = datetime(2026, 11, 22, tzinfo=UTC)
+    recent = tune.TuningRecord(
+        source="search", best=START, tuned_at=(now - timedelta(days=2)).isoformat(), start=START
+    )
+    assert tune.due(None, 7, START, now)
+    assert not tune.due(recent, 7, START, now)
+    assert tune.due(recent, 1, START, now)
+    assert tune.due(recent, 0, START, now)
+    assert tune.due(recent, 7, START.model_copy(update={"factors": 9}), now)
+
+
+def test_choose_searches_reuses_or_keeps_the_configured_parameters(holdout):
+    off = tune.choose(holdout.train, TuningSettings(enabled=False), 10, START, None)
+    assert off == tune.TuningRecord(source="configured", best=START)
+
+    searched = tune.choose(holdout.train, TuningSettings(max_trials=2), 10, START, None)
+    assert searched.source == "search" and len(searched.trials) == 2 and searched.start == START
+
+    last = ("20261122T000000Z-abcdef", searched)
+    reused = tune.choose(holdout.train, TuningSettings(max_trials=2), 10, START, last)
+    assert reused.source == "reused" and reused.from_version == "20261122T000000Z-abcdef"
+    assert reused.best == searched.best and reused.trials == searched.trials
+
+
+def test_the_tuned_model_beats_most_popular_on_the_test_part(holdout):
+    evaluation, result = tune.tuned_evaluation(holdout, TuningSettings(max_trials=2), 10, START)
+    assert evaluation.overall["model"]["ndcg@10"] > evaluation.overall["popular"]["ndcg@10"]
+    assert len(result.trials) == 2
