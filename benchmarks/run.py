@@ -197,6 +197,21 @@ def save(result: dict, out_dir: Path = Path("var/bench"), history: Path = Path("
     path = out_dir / f"bench-{result['scale']}-{result['date'].replace(':', '')}.json"
     path.write_text(json.dumps(result, indent=1, default=str))
     if history.exists():
-        with history.open("a") as f:
-            f.write(history_row(result) + "\n")
+        history.write_text(with_history_row(history.read_text(), history_row(result)))
     return path
+
+
+def with_history_row(page: str, row: str) -> str:
+    """The page with `row` after the last row of the table under "## History" (notes on
+    single runs may follow it); a page without that heading gets the row at its end."""
+    lines = page.splitlines()
+    heading = next((i for i, line in enumerate(lines) if line.strip() == "## History"), None)
+    start = None
+    if heading is not None:
+        start = next((i for i in range(heading, len(lines)) if lines[i].startswith("|")), None)
+    if start is None:
+        return page.rstrip("\n") + "\n" + row + "\n"
+    end = start
+    while end < len(lines) and lines[end].startswith("|"):
+        end += 1
+    return "\n".join([*lines[:end], row, *lines[end:]]) + "\n"

@@ -55,6 +55,17 @@ def test_machine_and_history_row(tiny, tmp_path):
     assert row.startswith("| ") and "| tiny |" in row and "implicit" in row
 
 
+def test_a_history_row_goes_at_the_end_of_the_table_not_after_the_notes():
+    page = "\n".join(
+        ["# Benchmarks", "", "| another table |", "", "## History", "", "| date |", "|---|", "| old |", ""]
+        + ["### A note on one run", "", "text", ""]
+    )
+    lines = bench.with_history_row(page, "| new |").splitlines()
+    assert lines[lines.index("| old |") + 1] == "| new |"
+    assert lines[-1] == "text"
+    assert bench.with_history_row("no table yet\n", "| first |").splitlines() == ["no table yet", "| first |"]
+
+
 def test_unknown_group_is_refused():
     with pytest.raises(ValueError, match="--only must name groups"):
         bench.run("tiny", ["topk", "gpu"])
