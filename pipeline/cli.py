@@ -11,6 +11,25 @@ from pathlib import Path
 
 # commands of the development tooling (infra/local, benchmarks): they need the "local" extra
 LOCAL_COMMANDS = {"api", "demo", "replay", "bench", "generate", "package-lambda"}
+SCALES = ["tiny", "small", "medium", "large"]
+
+# one example per command, shown at the end of `recs COMMAND --help`
+EXAMPLES = {
+    "run": "recs run --events sample_data/events --config sample_data/retail.toml --local-aws",
+    "ingest": "recs ingest logs/2026-12-01.parquet --map user_id=CustomerID --map item_id=StockCode",
+    "api": "RECS_TABLE_NAME=recs recs api --port 8000",
+    "demo": "recs demo",
+    "versions": "recs versions --config sample_data/retail.toml",
+    "evaluate": "recs evaluate --events my_events.parquet --split random-per-user --json",
+    "rollback": "recs rollback --to 20261122T021500Z-3f9a1c",
+    "show-user": "recs show-user 18227 --k 5",
+    "schedule": "recs schedule --events 'incoming/{run_date}' --config settings.toml --start-server",
+    "replay": "recs replay --days sample_data/events",
+    "package-lambda": "recs package-lambda --out dist/lambda_api.zip",
+    "bench": "recs bench --scale medium --only train topk --json",
+    "generate": "recs generate --scale tiny --out var/synthetic",
+    "recommend": "recs recommend 18227 12347 --config sample_data/retail.toml --k 5",
+}
 
 
 def _print_json(payload: dict) -> None:
@@ -150,6 +169,22 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_recommend(args: argparse.Namespace) -> int:
+    from pipeline.model import artifact, lookup
+
+    settings = _settings(args)
+    names = lookup.item_names(Path(args.names) if args.names else settings.item_names)
+    version = lookup.pick_version(settings.artifacts_dir, args.model_version)
+    model = artifact.load(settings.artifacts_dir, version)
+    for lists in lookup.recommend(model, args.users, args.k, settings.warehouse):
+        print(
+            json.dumps(lists.as_dict() | {"model_version": version})
+            if args.json
+            else lookup.render(lists, names, version)
+        )
+    return 0
+
+
 def cmd_schedule(args: argparse.Namespace) -> int:
     from pipeline.schedule import run_schedule
 
@@ -213,6 +248,7 @@ def _map(command: argparse.ArgumentParser) -> None:
 
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="recs", description=__doc__)
+    root.add_argument("--version", action="version", version=f"recs {_package_version()}")
     sub = root.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="run the nightly flow once")
@@ -225,7 +261,7 @@ def parser() -> argparse.ArgumentParser:
     run.set_defaults(func=cmd_run)
 
     ing = sub.add_parser("ingest", help="append event files to the warehouse")
-    ing.add_argument("paths", nargs="+")
+    ing.add_argument("paths", nargs="+", help="event files, directories, globs or s3:// prefixes")
     ing.add_argument("--db", help="warehouse file (default from settings)")
     _config(ing)
     _map(ing)
@@ -234,12 +270,14 @@ def parser() -> argparse.ArgumentParser:
     ing.set_defaults(func=cmd_ingest)
 
     api = sub.add_parser("api", help="serve the API on 127.0.0.1 with uvicorn")
-    api.add_argument("--host", default="127.0.0.1")
-    api.add_argument("--port", type=int, default=8000)
+    api.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
+    api.add_argument("--port", type=int, default=8000, help="port to listen on (default: 8000)")
     api.set_defaults(func=cmd_api)
 
     demo = sub.add_parser("demo", help="the whole product once, on the bundled data and a local AWS")
-    demo.add_argument("--workdir", default="var/demo")
+    demo.add_argument(
+        "--workdir", default="var/demo", help="where the demo keeps its files (default: var/demo)"
+    )
     demo.set_defaults(func=cmd_demo)
 
     versions = sub.add_parser("versions", help="published model versions, their metrics and row counts")
@@ -253,7 +291,7 @@ def parser() -> argparse.ArgumentParser:
     held = ev.add_mutually_exclusive_group()
     held.add_argument("--test-fraction", type=float, default=0.2, help="random split: share held out")
     held.add_argument("--holdout-days", type=int, help="time split: the last D days are held out")
-    ev.add_argument("--k", type=int, default=10)
+    ev.add_argument("--k", type=int, default=10, help="list length the metrics are taken at")
     ev.add_argument("--seed", type=int, default=42, help="seed of the split and of the search")
     ev.add_argument("--trials", type=int, help="tuning budget in trials (default from settings)")
     _config(ev)
@@ -267,7 +305,7 @@ def parser() -> argparse.ArgumentParser:
     back.set_defaults(func=cmd_rollback)
 
     show = sub.add_parser("show-user", help="print what the API answers for a user")
-    show.add_argument("user_id")
+    show.add_argument("user_id", help="the user id, as the API takes it")
     show.add_argument("--k", type=int, help="how many items (default: all stored)")
     _config(show)
     show.set_defaults(func=cmd_show_user)
@@ -286,31 +324,63 @@ def parser() -> argparse.ArgumentParser:
     source.add_argument("--events", nargs="+", help="event files or directories (default: the sample)")
     source.add_argument("--days", help="a directory of daily files: one nightly run per file, in order")
     _config(rep)
-    rep.add_argument("--workdir", default="var/replay")
+    rep.add_argument("--workdir", default="var/replay", help="where the replay keeps its files")
     rep.add_argument("--port", type=int, default=8000, help="the API's port on 127.0.0.1")
     rep.add_argument("--no-serve", action="store_true", help="stop after the runs instead of serving the API")
     rep.set_defaults(func=cmd_replay)
 
     pkg = sub.add_parser("package-lambda", help="build the API's Lambda zip (manylinux x86_64, Python 3.12)")
-    pkg.add_argument("--out", default="dist/lambda_api.zip")
+    pkg.add_argument("--out", default="dist/lambda_api.zip", help="the zip to write")
     pkg.add_argument("--with-boto3", action="store_true", help="bundle boto3 (the runtime ships one)")
     pkg.set_defaults(func=cmd_package_lambda)
 
     bench = sub.add_parser("bench", help="the nightly job on synthetic data, next to the bare libraries")
-    bench.add_argument("--scale", default="small", choices=["tiny", "small", "medium", "large"])
+    bench.add_argument(
+        "--scale", default="small", choices=SCALES, help="synthetic data size (default: small)"
+    )
     bench.add_argument("--only", nargs="+", metavar="GROUP", help="data train topk evaluate publish api")
     _json(bench, "end with one JSON line: the figures")
     bench.set_defaults(func=cmd_bench)
 
     gen = sub.add_parser("generate", help="write a synthetic event log (one Parquet file per day)")
-    gen.add_argument("--scale", default="small", choices=["tiny", "small", "medium", "large"])
-    gen.add_argument("--events", type=int)
-    gen.add_argument("--users", type=int)
-    gen.add_argument("--items", type=int)
-    gen.add_argument("--seed", type=int)
-    gen.add_argument("--out", default="var/synthetic")
+    gen.add_argument("--scale", default="small", choices=SCALES, help="preset sizes (default: small)")
+    gen.add_argument("--events", type=int, help="number of events (default: the scale's)")
+    gen.add_argument("--users", type=int, help="number of users (default: the scale's)")
+    gen.add_argument("--items", type=int, help="number of items (default: the scale's)")
+    gen.add_argument("--seed", type=int, help="random seed (default: the scale's)")
+    gen.add_argument("--out", default="var/synthetic", help="output directory (default: var/synthetic)")
     gen.set_defaults(func=cmd_generate)
+
+    rec = sub.add_parser("recommend", help="print a model's lists for users, from its artifact (no AWS)")
+    rec.add_argument("users", nargs="+", metavar="USER", help="user ids")
+    rec.add_argument(
+        "--version", dest="model_version", help="model version (default: the newest that passed)"
+    )
+    rec.add_argument("--k", type=int, default=10, help="how many items per user (default: 10)")
+    rec.add_argument("--names", help="CSV of item_id,name (default: the settings' item_names)")
+    _config(rec)
+    _json(rec, "one JSON line per user")
+    rec.set_defaults(func=cmd_recommend)
+
+    _add_examples(sub)
     return root
+
+
+def _add_examples(sub: argparse._SubParsersAction) -> None:
+    """Every command's help ends with an example (EXAMPLES; a test holds that none is missing)."""
+    for name, command in sub.choices.items():
+        if name in EXAMPLES:
+            command.epilog = "example:\n  " + EXAMPLES[name]
+            command.formatter_class = argparse.RawDescriptionHelpFormatter
+
+
+def _package_version() -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version("recs")
+    except metadata.PackageNotFoundError:  # running from a checkout that was never installed
+        return "unknown"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -47,6 +47,9 @@ class PipelineSettings(BaseSettings):
     table_name: str = "recs"
     aws_region: str = "us-east-1"
     aws_endpoint_url: str | None = None
+    item_names: Path | None = Field(
+        None, description="CSV with item_id and name columns, for the human views (recs recommend)"
+    )
 
     # ingest: the source column for each required event column, if it is named differently
     column_map: dict[str, str] = Field(default_factory=dict)

@@ -125,3 +125,16 @@ def run_demo(workdir: Path = Path("var/demo"), k: int = 5) -> None:
                 response.raise_for_status()
                 print_answer(response.json(), names, k)
     print("\nlocal AWS and API stopped.")
+    print(next_steps(workdir))
+
+
+def next_steps(workdir: Path) -> str:
+    """What to try after the demo: commands that work on what it left behind (no AWS needed)."""
+    env = f"RECS_ARTIFACTS_DIR={workdir / 'artifacts'} RECS_WAREHOUSE={workdir / 'warehouse.duckdb'}"
+    return (
+        "\nnext:\n"
+        "  # a list, offline, from the artifact the demo wrote\n"
+        f"  {env} .venv/bin/recs recommend 18227 --config sample_data/retail.toml\n"
+        f"  # the run report: {workdir / 'artifacts'}/<version>/report.md\n"
+        "  # your own data: .venv/bin/recs evaluate --events YOUR_FILES... --json"
+    )

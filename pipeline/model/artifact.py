@@ -32,6 +32,7 @@ from typing import Literal
 import numpy as np
 from implicit.cpu.als import AlternatingLeastSquares
 from pydantic import BaseModel, ConfigDict
+from threadpoolctl import threadpool_limits
 
 from pipeline.model.evaluate import Evaluation
 from pipeline.model.gate import GateDecision
@@ -161,7 +162,8 @@ def save(artifact: Artifact, root: Path) -> Path:
 def load(root: Path, version: str) -> Artifact:
     path = Path(root) / version
     meta = load_meta(root, version)
-    model = AlternatingLeastSquares.load(str(path / "model.npz"))
+    with threadpool_limits(1, "blas"):  # what implicit asks for; it warns on load otherwise
+        model = AlternatingLeastSquares.load(str(path / "model.npz"))
     with np.load(path / "ids.npz", allow_pickle=False) as ids:
         user_ids, item_ids = ids["user_ids"], ids["item_ids"]
     return Artifact(model, user_ids, item_ids, meta)

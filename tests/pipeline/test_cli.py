@@ -111,3 +111,20 @@ def test_cli_rejects_a_map_of_an_unknown_column(tmp_path, capsys):
     path = write(events(2), tmp_path / "a.parquet")
     assert cli.main(["ingest", str(path), "--db", str(tmp_path / "w.duckdb"), "--map", "shop=Store"]) == 1
     assert "column_map keys must be event columns" in capsys.readouterr().err
+
+
+def test_every_command_has_an_example_and_every_option_a_help_text():
+    root = cli.parser()
+    [sub] = [a for a in root._actions if a.dest == "command"]
+    for name, command in sub.choices.items():
+        assert name in cli.EXAMPLES and command.epilog and name in command.epilog, name
+        for action in command._actions:
+            assert action.help, f"recs {name} {action.option_strings or action.dest} has no help"
+
+
+def test_recs_version_names_the_installed_package(capsys):
+    from importlib import metadata
+
+    with pytest.raises(SystemExit) as done:
+        cli.main(["--version"])
+    assert done.value.code == 0 and capsys.readouterr().out.strip() == f"recs {metadata.version('recs')}"
