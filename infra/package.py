@@ -32,7 +32,10 @@ PLATFORM = "manylinux2014_x86_64"
 PYTHON_VERSION = "3.12"
 UNZIPPED_LIMIT = 250 * 2**20
 ZIPPED_DIRECT_UPLOAD_LIMIT = 50 * 2**20
-SKIPPED = re.compile(r"(__pycache__/|\.pyc$|/tests?/)")
+# caches, tests, source maps and the Swagger UI builds /docs does not load
+SKIPPED = re.compile(
+    r"(__pycache__/|\.pyc$|/tests?/|\.map$|swagger-ui-es-bundle|standalone-preset|/swagger-ui\.js$)"
+)
 
 
 class PackageError(PipelineError):

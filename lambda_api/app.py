@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from lambda_api.deps import Runtime
+from lambda_api.docs import docs
 from lambda_api.middleware import ConfiguredCORS, ErrorBoundary
 from lambda_api.routes import keyed, router
 from lambda_api.store import NotPublishedError, RecommendationStore, StoreUnavailableError
@@ -41,10 +42,13 @@ def create_app(settings: ApiSettings | None = None, store: RecommendationStore |
         title="recs",
         version="1",
         summary="Precomputed recommendations, served from DynamoDB through an in-process cache.",
+        docs_url=None,  # lambda_api.docs serves /docs from the installed wheel, not a CDN
+        redoc_url=None,  # ReDoc has no wheel of its assets; /docs covers it
     )
     app.state.runtime = runtime = Runtime(settings, store)
     app.include_router(router)
     app.include_router(keyed)
+    app.include_router(docs)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(NotPublishedError, _unavailable)
     app.add_exception_handler(StoreUnavailableError, _unavailable)

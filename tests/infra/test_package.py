@@ -17,7 +17,7 @@ from infra import package
 def test_requirements_are_the_api_extra_of_pyproject_with_its_pins():
     specs = package.requirements()
     names = [spec.split(">")[0].split("<")[0].split("=")[0].split("[")[0] for spec in specs]
-    assert names == ["fastapi", "mangum", "pydantic", "pydantic-settings", "cachetools"]
+    assert names == ["fastapi", "mangum", "pydantic", "pydantic-settings", "cachetools", "swagger-ui-bundle"]
     fastapi = next(spec for spec in specs if spec.startswith("fastapi"))
     assert "<0.151" in fastapi  # the pin Prefect needs is the one the Lambda gets
     assert not any(spec.startswith(("boto3", "prefect", "duckdb", "implicit")) for spec in specs)
@@ -95,3 +95,17 @@ def test_built_zip_runs_the_handler_on_python_3_12(tmp_path):
     assert done.returncode == 0, done.stderr
     answer = json.loads(done.stdout.strip().splitlines()[-1])
     assert answer["statusCode"] == 200 and json.loads(answer["body"]) == {"status": "ok"}
+
+
+def test_the_zip_keeps_the_docs_assets_and_drops_what_docs_never_loads():
+    from lambda_api.docs import ASSETS
+
+    vendor = "/swagger_ui_bundle/vendor/swagger-ui-4.15.5/"
+    assert not any(package.SKIPPED.search(vendor + name) for name in ASSETS)
+    dropped = [
+        "swagger-ui-bundle.js.map",
+        "swagger-ui-es-bundle.js",
+        "swagger-ui-standalone-preset.js",
+        "swagger-ui.js",
+    ]
+    assert all(package.SKIPPED.search(vendor + name) for name in dropped)

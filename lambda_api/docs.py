@@ -1,0 +1,48 @@
+"""``/docs``: Swagger UI from the installed ``swagger-ui-bundle`` wheel, never from a CDN.
+
+FastAPI's own docs page loads Swagger UI's script and style from jsDelivr, which a firewalled
+network (or a browser without internet) cannot reach. Here the page points at ``/docs/assets/``,
+served from the wheel's files. Only the three files the page needs are served: the asset name
+is looked up in ``ASSETS``, never joined to a path.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import APIRouter, HTTPException
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import FileResponse, HTMLResponse
+
+ASSETS = {
+    "swagger-ui-bundle.js": "text/javascript",
+    "swagger-ui.css": "text/css",
+    "favicon-32x32.png": "image/png",
+}
+CACHE = "public, max-age=86400"
+
+docs = APIRouter(include_in_schema=False)
+
+
+def _bundle() -> Path:
+    import swagger_ui_bundle  # imported on the first /docs request: not on the answer path's cold start
+
+    return Path(swagger_ui_bundle.swagger_ui_path)
+
+
+@docs.get("/docs")
+def swagger_ui() -> HTMLResponse:
+    return get_swagger_ui_html(
+        openapi_url="/openapi.json",
+        title="recs API",
+        swagger_js_url="/docs/assets/swagger-ui-bundle.js",
+        swagger_css_url="/docs/assets/swagger-ui.css",
+        swagger_favicon_url="/docs/assets/favicon-32x32.png",
+    )
+
+
+@docs.get("/docs/assets/{name}")
+def swagger_asset(name: str) -> FileResponse:
+    if name not in ASSETS:
+        raise HTTPException(status_code=404, detail=f"no docs asset {name!r}")
+    return FileResponse(_bundle() / name, media_type=ASSETS[name], headers={"Cache-Control": CACHE})
