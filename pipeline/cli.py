@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 # commands of the development tooling (infra/local, benchmarks): they need the "local" extra
@@ -29,6 +30,7 @@ EXAMPLES = {
     "bench": "recs bench --scale medium --only train topk --json",
     "generate": "recs generate --scale tiny --out var/synthetic",
     "recommend": "recs recommend 18227 12347 --config sample_data/retail.toml --k 5",
+    "config": "RECS_ALS__FACTORS=128 recs config show --config sample_data/retail.toml",
 }
 
 
@@ -183,6 +185,26 @@ def cmd_recommend(args: argparse.Namespace) -> int:
             else lookup.render(lists, names, version)
         )
     return 0
+
+
+def cmd_config(args: argparse.Namespace) -> int:
+    from pipeline.settings import settings_origins, shown
+
+    values = shown(_settings(args))
+    origins = settings_origins(args.config)
+    named = {name: {"value": value, "origin": _origin(name, origins)} for name, value in values.items()}
+    if args.json:
+        _print_json(named)
+        return 0
+    width = max(map(len, named))
+    for name, entry in named.items():
+        print(f"{name:<{width}}  {json.dumps(entry['value'], default=str):<50} {entry['origin']}")
+    return 0
+
+
+def _origin(name: str, origins: Mapping[str, str]) -> str:
+    """A value's origin; a group's fields (``als.factors``) inherit the group's when set whole."""
+    return origins.get(name) or origins.get(name.split(".")[0]) or "default"
 
 
 def cmd_schedule(args: argparse.Namespace) -> int:
@@ -362,6 +384,12 @@ def parser() -> argparse.ArgumentParser:
     _json(rec, "one JSON line per user")
     rec.set_defaults(func=cmd_recommend)
 
+    conf = sub.add_parser("config", help="the effective settings and where each value comes from")
+    conf.add_argument("action", choices=["show"], help="show: print every setting")
+    _config(conf)
+    _json(conf, "one JSON object: {name: {value, origin}}")
+    conf.set_defaults(func=cmd_config)
+
     _add_examples(sub)
     return root
 
@@ -408,6 +436,9 @@ def main(argv: list[str] | None = None) -> int:
     except (PipelineError, FileNotFoundError, ValidationError, ValueError) as err:
         print(f"recs {args.command}: error: {err}", file=sys.stderr)
         return 1
+    except BrokenPipeError:  # `recs ... | head`: the reader left; nothing more to say
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

@@ -1,8 +1,10 @@
 """The one settings object of the batch job.
 
-Values come, in order of precedence, from keyword arguments, a TOML config file
-(``recs run --config FILE``), environment variables prefixed ``RECS_`` (nested
-fields with ``__``, e.g. ``RECS_ALS__FACTORS=128``) and the defaults below.
+Values come, in order of precedence, from keyword arguments (a command's own flags),
+environment variables prefixed ``RECS_`` (nested fields with ``__``, e.g.
+``RECS_ALS__FACTORS=128``), a TOML config file (``recs run --config FILE``) and the
+defaults below: the environment overrides the file, as a container's settings override
+the checked-in config. ``recs config show`` prints each value and where it came from.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, EnvSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 
 REQUIRED_COLUMNS = ("user_id", "item_id", "event_type", "ts")
 
@@ -121,16 +123,75 @@ class PipelineSettings(BaseSettings):
         return column_map
 
 
+Origin = Literal["default", "file", "environment", "argument"]
+SECRET_WORDS = ("key", "secret", "password", "token")
+
+
 def load_settings(config: Path | str | None = None, **overrides) -> PipelineSettings:
-    """Settings from an optional TOML file, the environment and explicit overrides."""
-    values: dict = {}
+    """Settings from the defaults, an optional TOML file, the environment and explicit overrides,
+    each overriding the one before."""
+    return PipelineSettings(**_merged(_layers(config, overrides)))
+
+
+def settings_origins(config: Path | str | None = None, **overrides) -> dict[str, Origin]:
+    """Where each value of ``load_settings(config, **overrides)`` comes from, by dotted field
+    name (``als.factors``): the last layer that set it, else ``default``."""
+    origins: dict[str, Origin] = {}
+    for origin, values in _layers(config, overrides):
+        for name in _leaves(values):
+            origins[name] = origin
+    return origins
+
+
+def _layers(config: Path | str | None, overrides: dict) -> list[tuple[Origin, dict]]:
+    layers: list[tuple[Origin, dict]] = []
     if config is not None:
         path = Path(config)
+        if not path.is_file():
+            raise FileNotFoundError(f"config file {path} does not exist")
         try:
-            values = tomllib.loads(path.read_text())
-        except FileNotFoundError:
-            raise FileNotFoundError(f"config file {path} does not exist") from None
+            layers.append(("file", TomlConfigSettingsSource(PipelineSettings, toml_file=path)()))
         except tomllib.TOMLDecodeError as err:
             raise ValueError(f"config file {path} is not valid TOML: {err}") from None
-    values.update({k: v for k, v in overrides.items() if v is not None})
-    return PipelineSettings(**values)
+    layers.append(("environment", EnvSettingsSource(PipelineSettings)()))
+    layers.append(("argument", {k: v for k, v in overrides.items() if v is not None}))
+    return layers
+
+
+def _merged(layers: list[tuple[Origin, dict]]) -> dict:
+    """The layers' values, later ones winning; the groups (``als``, ``tuning``) merge field by
+    field, so ``RECS_ALS__FACTORS`` changes the file's factors and keeps its other parameters."""
+    merged: dict = {}
+    for _, values in layers:
+        for name, value in values.items():
+            group = name in _GROUPS and isinstance(value, dict) and isinstance(merged.get(name), dict)
+            merged[name] = merged[name] | value if group else value
+    return merged
+
+
+def _leaves(values: dict) -> list[str]:
+    return [
+        f"{name}.{field}" if name in _GROUPS and isinstance(value, dict) else name
+        for name, value in values.items()
+        for field in (value if name in _GROUPS and isinstance(value, dict) else [None])
+    ]
+
+
+def shown(settings: PipelineSettings) -> dict[str, object]:
+    """Every value by dotted name, for people: secrets (a name with key, secret, password or
+    token) masked."""
+    values: dict[str, object] = {}
+    for name, value in settings.model_dump(mode="json").items():
+        items = value.items() if name in _GROUPS else [(None, value)]
+        for field, leaf in items:
+            dotted = f"{name}.{field}" if field else name
+            secret = any(word in dotted.lower() for word in SECRET_WORDS) and leaf is not None
+            values[dotted] = "***" if secret else leaf
+    return values
+
+
+_GROUPS = {
+    name
+    for name, field in PipelineSettings.model_fields.items()
+    if isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel)
+}
