@@ -32,10 +32,8 @@ PLATFORM = "manylinux2014_x86_64"
 PYTHON_VERSION = "3.12"
 UNZIPPED_LIMIT = 250 * 2**20
 ZIPPED_DIRECT_UPLOAD_LIMIT = 50 * 2**20
-# caches, tests, source maps and the Swagger UI builds /docs does not load
-SKIPPED = re.compile(
-    r"(__pycache__/|\.pyc$|/tests?/|\.map$|swagger-ui-es-bundle|standalone-preset|/swagger-ui\.js$)"
-)
+# caches, tests, source maps and ReDoc's script (the API serves Swagger UI only)
+SKIPPED = re.compile(r"(__pycache__/|\.pyc$|/tests?/|\.map$|/redoc\.standalone\.js$)")
 
 
 class PackageError(PipelineError):

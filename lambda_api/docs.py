@@ -1,9 +1,11 @@
-"""``/docs``: Swagger UI from the installed ``swagger-ui-bundle`` wheel, never from a CDN.
+"""``/docs``: Swagger UI from the installed ``fastapi-offline`` wheel, never from a CDN.
 
 FastAPI's own docs page loads Swagger UI's script and style from jsDelivr, which a firewalled
 network (or a browser without internet) cannot reach. Here the page points at ``/docs/assets/``,
-served from the wheel's files. Only the three files the page needs are served: the asset name
-is looked up in ``ASSETS``, never joined to a path.
+served from the files that fastapi-offline ships (Swagger UI 5, which reads the OpenAPI 3.1
+that FastAPI writes; the older swagger-ui-bundle wheel carries Swagger UI 4, which cannot).
+Only the three files the page needs are served: the asset name is looked up in ``ASSETS``,
+never joined to a path taken from the request.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from fastapi.responses import FileResponse, HTMLResponse
 ASSETS = {
     "swagger-ui-bundle.js": "text/javascript",
     "swagger-ui.css": "text/css",
-    "favicon-32x32.png": "image/png",
+    "favicon.png": "image/png",
 }
 CACHE = "public, max-age=86400"
 
@@ -25,9 +27,9 @@ docs = APIRouter(include_in_schema=False)
 
 
 def _bundle() -> Path:
-    import swagger_ui_bundle  # imported on the first /docs request: not on the answer path's cold start
+    import fastapi_offline  # imported on the first /docs request: not on the answer path's cold start
 
-    return Path(swagger_ui_bundle.swagger_ui_path)
+    return Path(fastapi_offline.__file__).parent / "static"
 
 
 @docs.get("/docs")
@@ -37,7 +39,7 @@ def swagger_ui() -> HTMLResponse:
         title="recs API",
         swagger_js_url="/docs/assets/swagger-ui-bundle.js",
         swagger_css_url="/docs/assets/swagger-ui.css",
-        swagger_favicon_url="/docs/assets/favicon-32x32.png",
+        swagger_favicon_url="/docs/assets/favicon.png",
     )
 
 

@@ -18,7 +18,7 @@ from pipeline import aws
 from pipeline.data import interactions, quality, splits, warehouse
 from pipeline.data.ingest import IngestReport, ingest
 from pipeline.data.interactions import Interactions
-from pipeline.model import artifact, evaluate, gate, report, train, tune
+from pipeline.model import artifact, evaluate, gate, html_report, report, train, tune
 from pipeline.model.artifact import ArtifactMeta
 from pipeline.ops import plan, retries
 from pipeline.ops.concurrency import one_run_at_a_time
@@ -195,14 +195,20 @@ def save_artifact(
 def write_report(path: Path) -> Path:
     """The run report into the artifact directory, and its key table and text as Prefect artifacts."""
     meta = artifact.load_meta(path.parent, path.name)
-    page = report.write_report(path, meta, artifact.history(path.parent))
+    history = artifact.history(path.parent)
+    page = report.write_report(path, meta, history)
+    html_report.write_html(page)  # report.html beside it, and the index over versions
+    html_report.write_index(path.parent, [m for m in history if m.version != meta.version] + [meta])
     create_table_artifact(
         key="nightly-metrics",
         table=report.metric_rows(meta.evaluation),
         description=f"Holdout metrics of {meta.version}: {'passed' if meta.gate.passed else 'REFUSED'}",
     )
     create_markdown_artifact(
-        key="nightly-report", markdown=page.read_text(), description=f"Run {meta.version}"
+        # the plots inlined: Prefect's UI cannot load the artifact directory's files
+        key="nightly-report",
+        markdown=html_report.embedded(page.read_text(), page.parent),
+        description=f"Run {meta.version}",
     )
     return page
 

@@ -17,7 +17,7 @@ from infra import package
 def test_requirements_are_the_api_extra_of_pyproject_with_its_pins():
     specs = package.requirements()
     names = [spec.split(">")[0].split("<")[0].split("=")[0].split("[")[0] for spec in specs]
-    assert names == ["fastapi", "mangum", "pydantic", "pydantic-settings", "cachetools", "swagger-ui-bundle"]
+    assert names == ["fastapi", "mangum", "pydantic", "pydantic-settings", "cachetools", "fastapi-offline"]
     fastapi = next(spec for spec in specs if spec.startswith("fastapi"))
     assert "<0.151" in fastapi  # the pin Prefect needs is the one the Lambda gets
     assert not any(spec.startswith(("boto3", "prefect", "duckdb", "implicit")) for spec in specs)
@@ -100,12 +100,7 @@ def test_built_zip_runs_the_handler_on_python_3_12(tmp_path):
 def test_the_zip_keeps_the_docs_assets_and_drops_what_docs_never_loads():
     from lambda_api.docs import ASSETS
 
-    vendor = "/swagger_ui_bundle/vendor/swagger-ui-4.15.5/"
-    assert not any(package.SKIPPED.search(vendor + name) for name in ASSETS)
-    dropped = [
-        "swagger-ui-bundle.js.map",
-        "swagger-ui-es-bundle.js",
-        "swagger-ui-standalone-preset.js",
-        "swagger-ui.js",
-    ]
-    assert all(package.SKIPPED.search(vendor + name) for name in dropped)
+    static = "/fastapi_offline/static/"
+    assert not any(package.SKIPPED.search(static + name) for name in ASSETS)
+    assert package.SKIPPED.search(static + "redoc.standalone.js")
+    assert package.SKIPPED.search("/x/y.js.map")
