@@ -167,3 +167,12 @@ def test_the_mangum_handler_answers_an_api_gateway_v2_event(client, run, user_ro
     body = json.loads(response["body"])
     assert body["model_version"] == summary.model_version
     assert [i["item_id"] for i in body["items"]] == list(user_rows[user_id].item_ids[:3])
+
+
+def test_the_run_writes_its_web_report_and_the_index_over_versions(run):
+    settings, summary = run
+    page = settings.artifacts_dir / summary.model_version / "report.html"
+    text = page.read_text()
+    assert f"Run report: model {summary.model_version}" in text and text.count("data:image/png;base64,") >= 3
+    index = (settings.artifacts_dir / "index.html").read_text()
+    assert f'href="{summary.model_version}/report.html"' in index
