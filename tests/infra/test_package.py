@@ -104,3 +104,16 @@ def test_the_zip_keeps_the_docs_assets_and_drops_what_docs_never_loads():
     assert not any(package.SKIPPED.search(static + name) for name in ASSETS)
     assert package.SKIPPED.search(static + "redoc.standalone.js")
     assert package.SKIPPED.search("/x/y.js.map")
+
+
+def test_the_licence_metadata_is_one_the_declared_build_backend_understands():
+    import re
+    import tomllib
+
+    root = Path(__file__).resolve().parents[2]
+    project = tomllib.loads((root / "pyproject.toml").read_text())
+    [setuptools] = [req for req in project["build-system"]["requires"] if req.startswith("setuptools")]
+    floor = tuple(int(part) for part in re.search(r">=\s*([\d.]+)", setuptools).group(1).split("."))
+    assert isinstance(project["project"]["license"], str) and floor >= (77,)  # PEP 639 expressions
+    for name in project["project"]["license-files"]:
+        assert "Apache License" in (root / name).read_text()
