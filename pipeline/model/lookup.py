@@ -59,10 +59,17 @@ def recommend(
     art: artifacts.Artifact, users: list[str], k: int, warehouse: Path | None = None
 ) -> list[UserLists]:
     """Each user's k best items by ``art``'s factors, leaving out what the warehouse says they touched."""
+    return lists_for(art.model, art.user_ids, art.item_ids, users, k, warehouse)
+
+
+def lists_for(
+    model, user_ids: np.ndarray, item_ids: np.ndarray, users: list[str], k: int, warehouse: Path | None = None
+) -> list[UserLists]:
+    """``recommend`` for any fitted factor model whose rows are ``user_ids`` and ``item_ids``."""
     touched = _history(warehouse, users)
-    row_of = {user: i for i, user in enumerate(art.user_ids.tolist())}
-    col_of = {item: j for j, item in enumerate(art.item_ids.tolist())}
-    factors, item_factors = art.model.user_factors, art.model.item_factors
+    row_of = {user: i for i, user in enumerate(user_ids.tolist())}
+    col_of = {item: j for j, item in enumerate(item_ids.tolist())}
+    factors, item_factors = model.user_factors, model.item_factors
     out = []
     for user in users:
         history = touched.get(user, [])
@@ -73,7 +80,7 @@ def recommend(
         seen = [col_of[item] for item in history if item in col_of]
         scores[seen] = -np.inf
         best = np.lexsort((np.arange(len(scores)), -scores))[:k]
-        items = [(str(art.item_ids[j]), float(scores[j])) for j in best if np.isfinite(scores[j])]
+        items = [(str(item_ids[j]), float(scores[j])) for j in best if np.isfinite(scores[j])]
         out.append(UserLists(user, known=True, history=history[:HISTORY_ITEMS], items=items))
     return out
 
