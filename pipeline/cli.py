@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import os
 import sys
 from collections.abc import Mapping
@@ -271,6 +270,7 @@ def _map(command: argparse.ArgumentParser) -> None:
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="recs", description=__doc__)
     root.add_argument("--version", action="version", version=f"recs {_package_version()}")
+    _verbosity(root, default=0)
     sub = root.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="run the nightly flow once")
@@ -397,9 +397,21 @@ def parser() -> argparse.ArgumentParser:
 def _add_examples(sub: argparse._SubParsersAction) -> None:
     """Every command's help ends with an example (EXAMPLES; a test holds that none is missing)."""
     for name, command in sub.choices.items():
+        _verbosity(command, default=argparse.SUPPRESS)  # `recs run -v` as well as `recs -v run`
         if name in EXAMPLES:
             command.epilog = "example:\n  " + EXAMPLES[name]
             command.formatter_class = argparse.RawDescriptionHelpFormatter
+
+
+def _verbosity(command: argparse.ArgumentParser, default) -> None:
+    command.add_argument("-v", "--verbose", action="count", default=default, help="more detail (-vv: all)")
+    command.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        default=default if default is argparse.SUPPRESS else False,
+        help="only warnings and errors",
+    )
 
 
 def _package_version() -> str:
@@ -412,13 +424,13 @@ def _package_version() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for chatty in ("httpx", "botocore", "urllib3"):
-        logging.getLogger(chatty).setLevel(logging.WARNING)
     # without a Prefect server configured, a run starts a temporary one; its first start creates
     # the database, which can take longer than Prefect's 20 s default on a small, busy machine
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
     args = parser().parse_args(argv)
+    from pipeline.ops import logs
+
+    logs.configure(-1 if args.quiet else args.verbose)
     from pydantic import ValidationError
 
     from pipeline.errors import PipelineError
