@@ -44,6 +44,7 @@ def create_app(settings: ApiSettings | None = None, store: RecommendationStore |
         summary="Precomputed recommendations, served from DynamoDB through an in-process cache.",
         docs_url=None,  # lambda_api.docs serves /docs from the installed wheel, not a CDN
         redoc_url=None,  # ReDoc has no wheel of its assets; /docs covers it
+        redirect_slashes=False,  # a redirect's Location would be built from the client's Host header
     )
     app.state.runtime = runtime = Runtime(settings, store)
     app.include_router(router)

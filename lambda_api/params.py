@@ -12,8 +12,9 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 import contract
 
 MAX_EXCLUDE = 100
-# exclude: one id, or several separated by commas (an ALB event keeps one value per parameter name)
-EXCLUDE_PATTERN = r"^[A-Za-z0-9_ .:@+=,-]+$"
+# exclude: one id, or several separated by commas (an ALB event keeps one value per parameter name);
+# each id is then held to the id rule (lambda_api.routes._excluded)
+EXCLUDE_PATTERN = r"^[^\x00-\x1f\x7f-\x9f]+$"
 
 UserId = Annotated[
     str,
@@ -21,7 +22,7 @@ UserId = Annotated[
         min_length=1,
         max_length=contract.MAX_ID_LENGTH,
         pattern=contract.ID_PATTERN,
-        description="the user's id as it appears in the event log",
+        description="the user's id as it appears in the event log, percent-encoded (a/b: a%2Fb)",
         examples=["12347"],
     ),
 ]
@@ -31,7 +32,7 @@ ItemId = Annotated[
         min_length=1,
         max_length=contract.MAX_ID_LENGTH,
         pattern=contract.ID_PATTERN,
-        description="the item's id as it appears in the event log",
+        description="the item's id as it appears in the event log, percent-encoded (a/b: a%2Fb)",
         examples=["85123A"],
     ),
 ]
@@ -44,7 +45,7 @@ def _without_null(schema: dict) -> None:
         schema.update(branches[0])
 
 
-ExcludeValue = Annotated[str, StringConstraints(min_length=1, max_length=4096, pattern=EXCLUDE_PATTERN)]
+ExcludeValue = Annotated[str, StringConstraints(min_length=1, max_length=32768, pattern=EXCLUDE_PATTERN)]
 
 
 class SimilarQuery(BaseModel):

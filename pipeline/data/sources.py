@@ -5,6 +5,12 @@ A source is a file, a directory (searched recursively), a glob, or an S3 URI
 CSV, Parquet or JSON-lines files. S3 objects are listed and downloaded with boto3
 to a temporary directory when loaded; the manifest records the ``s3://`` path, size
 and ETag, a local file its path, size and sha256.
+
+A file reaches DuckDB under a name of our making (``staged_name``: its position and
+suffix, in a temporary directory), never under its own: DuckDB expands ``[``, ``*``
+and ``?`` in every path it reads, so ``day[1].parquet`` would load ``day1.parquet``,
+and an S3 key such as ``raw/../../etc/x.csv`` or ``/abs.json`` must not choose where
+its download lands.
 """
 
 from __future__ import annotations
@@ -29,12 +35,18 @@ READERS = {
 
 @dataclass(frozen=True)
 class SourceFile:
-    """One event file: ``name`` is what the manifest records, ``fetch`` makes it readable locally."""
+    """One event file: ``name`` is what the manifest records; ``fetch(target)`` makes its bytes
+    readable at ``target`` (a path of ``staged_name``'s, in a directory of the caller's)."""
 
     name: str
     size: int
     checksum: Callable[[], str]
     fetch: Callable[[Path], Path]
+
+
+def staged_name(position: int, name: str) -> str:
+    """The name a file is read under: only digits and its lower-cased suffix, nothing DuckDB expands."""
+    return f"f{position:06d}{Path(name).suffix.lower()}"
 
 
 def sha256_of(path: Path) -> str:
@@ -51,14 +63,19 @@ def _supported(name: str) -> bool:
 
 def _local_file(path: Path) -> SourceFile:
     path = path.resolve()
-    return SourceFile(str(path), path.stat().st_size, lambda: sha256_of(path), lambda _tmp: path)
+
+    def fetch(target: Path) -> Path:
+        target.symlink_to(path)  # a link, not a copy: the file is read in place
+        return target
+
+    return SourceFile(str(path), path.stat().st_size, lambda: sha256_of(path), fetch)
 
 
 def discover_local(source: str) -> list[SourceFile]:
     """Files named by one local source: a file, a directory (recursive) or a glob."""
     kinds = "/".join(READERS)
     path = Path(source)
-    if any(c in source for c in "*?["):
+    if any(c in source for c in "*?[") and not path.exists():  # an existing name is taken literally
         found = sorted(Path(p) for p in glob.glob(source, recursive=True) if _supported(p))
         if not found:
             raise IngestError(f"{source}: pattern matches no {kinds} files")
@@ -76,9 +93,7 @@ def discover_local(source: str) -> list[SourceFile]:
 
 
 def _s3_object(s3, bucket: str, key: str, size: int, etag: str) -> SourceFile:
-    def fetch(tmp: Path) -> Path:
-        target = tmp / bucket / key
-        target.parent.mkdir(parents=True, exist_ok=True)
+    def fetch(target: Path) -> Path:  # the key never names the local path (it may hold .. or start with /)
         s3.download_file(bucket, key, str(target))
         return target
 
