@@ -29,6 +29,7 @@ OTTO dataset's shape) are unnested, with ``session`` → user_id, ``aid`` → it
 
 from __future__ import annotations
 
+import csv
 import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -293,8 +294,26 @@ def check_batch(
             check_columns(name, [c for c in columns if c != "file_row_number"], column_map)
     described = describe(con, flat, batch.label)
     available = {c: kind for c, kind in described.items() if c not in (ROW, FILE)}
-    check_columns(batch.label, list(available), column_map)
+    try:
+        check_columns(batch.label, list(available), column_map)
+    except IngestError:
+        if batch.paths[0].suffix.lower() == ".csv":  # DuckDB's sniffer, thrown by a ragged line,
+            check_csv_shape(batch.names[0], batch.paths[0])  # takes the wrong row for the header
+        raise
     return flat, available, column_map
+
+
+def check_csv_shape(name: str, path: Path) -> None:
+    """``IngestError`` naming the first line whose field count differs from the header's, if any."""
+    with path.open(newline="", encoding="utf-8", errors="replace") as f:
+        rows = csv.reader(f)
+        header = next(rows, [])
+        for row in rows:
+            if row and len(row) != len(header):
+                raise IngestError(
+                    f"{name}: line {rows.line_num} has {len(row)} fields, the header has {len(header)} "
+                    f"({', '.join(header)[:200]})"
+                )
 
 
 def load_batch(

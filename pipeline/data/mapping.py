@@ -3,7 +3,8 @@
 A column map can be changed by whoever can start a run (a Prefect deployment's ``settings``
 parameter, a config file), so an expression may compute a value from the row's own columns and
 nothing else: no subquery, no table function (``read_text('/etc/passwd')``), no function
-that reads the process or the session (``getenv``, ``current_setting``), no window or lambda.
+that reads the process, the session or the catalog (``getenv``, ``current_setting``,
+``pg_*``), no window or lambda.
 
 How: DuckDB parses ``SELECT <expression>`` (``json_serialize_sql``); every node of the tree
 must be of an allowed class and every function a scalar function outside ``DENIED``; then the
@@ -26,7 +27,10 @@ ALLOWED_CLASSES = {"COLUMN_REF", "CONSTANT", "FUNCTION", "OPERATOR", "CASE", "CA
 DENIED = {"getenv", "current_setting", "current_database", "current_catalog", "current_schema",
           "current_schemas", "current_user", "session_user", "user", "current_role", "version",
           "nextval", "currval", "setseed", "txid_current", "error", "make_random_uuid",
-          "in_search_path", "has_any_column_privilege", "pg_has_role"}  # fmt: skip
+          "in_search_path", "sleep_ms", "current_query", "col_description", "obj_description",
+          "shobj_description", "get_block_size", "regexp_split_to_table", "generate_subscripts"}  # fmt: skip
+# built-in macros of these families read the catalog, the session or the network peer
+DENIED_PREFIXES = ("pg_", "has_", "current_", "inet_", "format_", "map_to_pg", "map_type_id")
 
 
 def checked_column_map(con: duckdb.DuckDBPyConnection, column_map: dict[str, str]) -> dict[str, str]:
@@ -84,7 +88,7 @@ def _first_denied(node: object, scalars: set[str]) -> str | None:
         name = str(node.get("function_name", "")).lower()
         if node.get("schema") or node.get("catalog"):
             return f"the qualified function {node.get('schema')}.{name}"
-        if name in DENIED:
+        if name in DENIED or name.startswith(DENIED_PREFIXES):
             return f"the function {name}()"
         if name not in scalars:
             return f"{name}() (not one of DuckDB's scalar functions)"
@@ -92,5 +96,7 @@ def _first_denied(node: object, scalars: set[str]) -> str | None:
 
 
 def _scalar_functions(con: duckdb.DuckDBPyConnection) -> set[str]:
-    rows = con.execute("SELECT DISTINCT function_name FROM duckdb_functions() WHERE function_type = 'scalar'")
+    """DuckDB's scalar functions and scalar macros (``split_part``, ``if``, ``nullif`` are macros)."""
+    sql = "SELECT DISTINCT function_name FROM duckdb_functions() WHERE function_type IN ('scalar', 'macro')"
+    rows = con.execute(sql)
     return {name.lower() for (name,) in rows.fetchall()}
