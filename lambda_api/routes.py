@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from dataclasses import replace
 from itertools import islice
 from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Response
+from starlette.convertors import Convertor, register_url_convertor
 
 import contract
 from lambda_api.deps import API_KEY_HEADER, Rt, Runtime, Store, require_api_key
@@ -33,6 +35,22 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     503: {"model": ErrorBody, "description": "nothing published, or DynamoDB unreadable and nothing cached"},
 }
 
+
+class IdConvertor(Convertor[str]):
+    """An id in a path: any text, "/" (sent as %2F, decoded before routing) and control characters
+    included, so that the id rule answers (422 naming it) instead of the router (404)."""
+
+    regex = r"[\s\S]+"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("id", IdConvertor())
+
 router = APIRouter()
 keyed = APIRouter(dependencies=[Depends(require_api_key)], responses=ERRORS)
 
@@ -56,17 +74,23 @@ async def stats(store: Store) -> CacheStats:
     return CacheStats(**store.snapshot())
 
 
-# ``:path``: an id may hold "/" (sent as %2F, which the server decodes before routing)
-@keyed.get("/v1/users/{user_id:path}/recommendations", response_model=UserRecommendations)
+@keyed.get("/v1/users/{user_id:id}/recommendations", response_model=UserRecommendations)
 async def user_recommendations(user_id: UserId, query: UserParams, runtime: Rt) -> Response:
     """Top-k items for a user, or the popular fallback (of the segment, if given) for an unknown user."""
     found = await _find(runtime, runtime.store.for_user, user_id, query.segment)
-    items = _top(found, query.k, runtime.settings.default_k, _excluded(query.exclude))
-    body = UserRecommendations(user_id=user_id, items=items, **_answer(found))
+    skip = _excluded(query.exclude)
+    items = _top(found, query.k, runtime.settings.default_k, skip)
+    wanted = query.k or min(runtime.settings.default_k, found.k)
+    filled = 0
+    if found.source == "personal" and len(items) < wanted:
+        popular = await _find(runtime, runtime.store.popular, query.segment)
+        items, filled = _backfill(items, popular, wanted, skip)
+        found = replace(found, degraded=found.degraded or popular.degraded)
+    body = UserRecommendations(user_id=user_id, items=items, backfilled=filled, **_answer(found))
     return _respond(body, found, runtime.settings, bool(await runtime.api_keys()))
 
 
-@keyed.get("/v1/items/{item_id:path}/similar", response_model=SimilarItems)
+@keyed.get("/v1/items/{item_id:id}/similar", response_model=SimilarItems)
 async def similar_items(item_id: ItemId, query: SimilarParams, runtime: Rt) -> Response:
     """Items similar to an item, or the popular fallback for an item the model does not know."""
     found = await _find(runtime, runtime.store.for_item, item_id)
@@ -105,6 +129,20 @@ def _top(found: Lookup, k: int | None, default_k: int, skip: set[str]) -> list[S
     ranked = zip(found.ranked.item_ids, found.ranked.scores, strict=True)
     kept = islice(((i, s) for i, s in ranked if i not in skip), k)
     return [ScoredItem(item_id=i, score=s) for i, s in kept]
+
+
+def _backfill(
+    items: list[ScoredItem], popular: Lookup, k: int, skip: set[str]
+) -> tuple[list[ScoredItem], int]:
+    """``items`` topped up to k from the popular list (nothing twice, nothing excluded), and how many
+    were added: a known user is never answered an empty list while popular items remain."""
+    have = {i.item_id for i in items} | skip
+    extra = [
+        ScoredItem(item_id=i, score=s)
+        for i, s in zip(popular.ranked.item_ids, popular.ranked.scores, strict=True)
+        if i not in have
+    ][: k - len(items)]
+    return items + extra, len(extra)
 
 
 def _check_similar_k(found: Lookup, k: int | None) -> None:
