@@ -9,6 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
+from lambda_api import auth
 from lambda_api.deps import Runtime
 from lambda_api.docs import docs
 from lambda_api.middleware import ConfiguredCORS, ErrorBoundary
@@ -58,4 +59,5 @@ def create_app(settings: ApiSettings | None = None, store: RecommendationStore |
     return app
 
 
+auth.check_environment()  # a malformed RECS_API_KEYS fails the container's start, naming no key
 app = create_app()
