@@ -77,6 +77,7 @@ def ingest_events(settings: PipelineSettings, events: list[str]) -> IngestReport
             list(settings.event_weights),
             settings.max_bad_fraction,
             s3_client=lambda: aws.client("s3", settings),
+            on_changed_file=settings.on_changed_file,
         )
 
 

@@ -38,6 +38,7 @@ from pathlib import Path
 import duckdb
 
 import contract
+from pipeline.data.changed import Loaded, OnChangedFile, grew_by_appending, loaded_entry, refuse_change
 from pipeline.data.mapping import checked_column_map
 from pipeline.data.sources import READERS, SourceFile, discover, staged_name
 from pipeline.data.warehouse import extend_id_maps, one_row
@@ -124,6 +125,7 @@ class Batch:
     names: list[str]
     paths: list[Path]
     first_id: int
+    after_row: int = 0  # a grown file (pipeline.data.changed): only its rows after this one are new
 
     @property
     def parquet(self) -> bool:
@@ -145,8 +147,10 @@ def flat_source(con: duckdb.DuckDBPyConnection, batch: Batch) -> tuple[str, dict
         )
     columns = describe(con, f"SELECT * FROM {reader}", batch.label)
     if set(columns) >= SESSION_COLUMNS and columns["events"].startswith("STRUCT("):
-        return SESSION_EVENTS.format(reader=reader, first_id=batch.first_id), SESSION_COLUMN_MAP
-    return f"SELECT *, row_number() OVER () AS {ROW}, {batch.first_id} AS {FILE} FROM {reader}", {}
+        flat, shape = SESSION_EVENTS.format(reader=reader, first_id=batch.first_id), SESSION_COLUMN_MAP
+    else:
+        flat, shape = f"SELECT *, row_number() OVER () AS {ROW}, {batch.first_id} AS {FILE} FROM {reader}", {}
+    return (f"SELECT * FROM ({flat}) WHERE {ROW} > {batch.after_row}" if batch.after_row else flat), shape
 
 
 def column_sql(name: str, source: str | None, available: Sequence[str]) -> str:
@@ -360,7 +364,7 @@ def load_batch(
     except duckdb.Error as err:
         raise IngestError(f"{batch.label}: unreadable: {first_line(err)}") from None
     con.execute("RESET preserve_insertion_order")
-    bad = quarantined_by_file(con, batch.names)
+    bad = quarantined_by_file(con, batch.names, batch.after_row)
     totals = footer or [good + bad.get(batch.names[0], 0)]
     counts = [
         (total - bad.get(name, 0), bad.get(name, 0)) for name, total in zip(batch.names, totals, strict=True)
@@ -370,9 +374,14 @@ def load_batch(
     return counts
 
 
-def quarantined_by_file(con: duckdb.DuckDBPyConnection, names: list[str]) -> dict[str, int]:
-    sql = "SELECT source_file, count(*) FROM quarantine WHERE source_file IN (SELECT unnest(?)) GROUP BY 1"
-    return dict(con.execute(sql, [names]).fetchall())
+def quarantined_by_file(
+    con: duckdb.DuckDBPyConnection, names: list[str], after_row: int = 0
+) -> dict[str, int]:
+    sql = (
+        "SELECT source_file, count(*) FROM quarantine WHERE source_file IN (SELECT unnest(?)) "
+        "AND source_row > ? GROUP BY 1"
+    )
+    return dict(con.execute(sql, [names, after_row]).fetchall())
 
 
 def check_bad_fraction(
@@ -412,12 +421,14 @@ def ingest(
     known_event_types: Sequence[str] = ("view", "cart", "purchase", "return"),
     max_bad_fraction: float = 0.05,
     s3_client: Callable[[], object] | None = None,
+    on_changed_file: OnChangedFile = "fail",
 ) -> IngestReport:
     """Append every new file under ``sources`` to ``raw_events``; skip files already loaded.
 
     All files of one call load in one transaction: if any file fails, the error
     names it and the warehouse is left exactly as it was. ``s3_client`` makes the
-    boto3 S3 client when a source is on S3 (default: ``boto3.client("s3")``).
+    boto3 S3 client when a source is on S3 (default: ``boto3.client("s3")``). A file loaded
+    before that changed fails the call, or has its added rows loaded (``pipeline.data.changed``).
     """
     report = IngestReport()
     column_map = checked_column_map(con, column_map or {})  # before any file is read
@@ -425,20 +436,26 @@ def ingest(
     con.begin()
     try:
         first_id = one_row(con, "SELECT coalesce(max(file_id), 0) + 1 FROM manifest")[0]
-        new = []
+        new, grown = [], []
         for source in files:
             state = already_loaded(con, source)
             if state is None:
                 new.append(source)
+            elif state == "skipped":
+                report.files_skipped.append(source.name)
             else:
-                (report.files_skipped if state == "skipped" else report.files_changed).append(source.name)
+                grown.append(appended_rows(con, source, on_changed_file))
         with tempfile.TemporaryDirectory(prefix="recs-ingest-") as tmp:
             local = [s.fetch(Path(tmp) / staged_name(n, s.name)) for n, s in enumerate(new)]
             for batch in batches(new, local, first_id):
                 counts = load_batch(con, batch, column_map or {}, known_event_types, max_bad_fraction)
                 record_files(con, report, batch, [f for f in new if f.name in batch.names], counts)
-        if new:
-            report.new_users, report.new_items = extend_id_maps(con, first_id)
+            for n, (source, seen) in enumerate(grown, len(new)):
+                load_appended(con, report, source, seen, Path(tmp) / staged_name(n, source.name),
+                              (column_map, known_event_types, max_bad_fraction))  # fmt: skip
+        if new or grown:
+            since = min([first_id] + [seen.file_id for _, seen in grown])
+            report.new_users, report.new_items = extend_id_maps(con, since)
         report.quarantine_reasons = quarantine_reasons(con, report.files_loaded)
         con.commit()
     except BaseException:
@@ -446,6 +463,33 @@ def ingest(
         con.execute("RESET preserve_insertion_order")
         raise
     return report
+
+
+def appended_rows(con: duckdb.DuckDBPyConnection, source: SourceFile, on_changed_file: OnChangedFile):
+    """(source, its manifest entry) for a changed file whose added rows may load; else the error."""
+    seen = loaded_entry(con, source.name)
+    assert seen is not None  # already_loaded found it
+    if on_changed_file == "append" and grew_by_appending(source, seen):
+        return source, seen
+    raise refuse_change(source, seen, on_changed_file)
+
+
+def load_appended(
+    con: duckdb.DuckDBPyConnection, report: IngestReport, source: SourceFile, seen: Loaded, target: Path,
+    rules: tuple,
+) -> None:  # fmt: skip
+    """Load the rows of a grown file after the last one read before, and bring its manifest row up to date."""
+    column_map, known_event_types, max_bad_fraction = rules
+    batch = Batch([source.name], [source.fetch(target)], seen.file_id, after_row=seen.last_row)
+    ((good, bad),) = load_batch(con, batch, column_map or {}, known_event_types, max_bad_fraction)
+    con.execute(
+        "UPDATE manifest SET size_bytes = ?, checksum = ?, rows_loaded = rows_loaded + ?, "
+        "rows_quarantined = rows_quarantined + ?, loaded_at = now() WHERE path = ?",
+        [source.size, source.checksum(), good, bad, source.name],
+    )
+    report.files_changed.append(source.name)
+    report.rows_loaded += good
+    report.rows_quarantined += bad
 
 
 def batches(sources: list[SourceFile], local: list[Path], first_id: int) -> list[Batch]:
