@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import csv
 import tempfile
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -422,6 +422,7 @@ def ingest(
     max_bad_fraction: float = 0.05,
     s3_client: Callable[[], object] | None = None,
     on_changed_file: OnChangedFile = "fail",
+    optional_sources: Collection[str] = (),
 ) -> IngestReport:
     """Append every new file under ``sources`` to ``raw_events``; skip files already loaded.
 
@@ -429,10 +430,11 @@ def ingest(
     names it and the warehouse is left exactly as it was. ``s3_client`` makes the
     boto3 S3 client when a source is on S3 (default: ``boto3.client("s3")``). A file loaded
     before that changed fails the call, or has its added rows loaded (``pipeline.data.changed``).
+    ``optional_sources`` may name no files (a scheduled day's folder that is missing or empty).
     """
     report = IngestReport()
     column_map = checked_column_map(con, column_map or {})  # before any file is read
-    files = discover(sources, s3_client)
+    files = discover(sources, s3_client, optional_sources)
     con.begin()
     try:
         first_id = one_row(con, "SELECT coalesce(max(file_id), 0) + 1 FROM manifest")[0]

@@ -95,6 +95,17 @@ def set_status(client, table: str, version: str, status: contract.VersionStatus,
     )
 
 
+def set_expiry(client, table: str, version: str, expires_at: int) -> None:
+    """Record a version's new expiry (``expiry.keep_alive`` moved its rows' TTL)."""
+    client.update_item(
+        TableName=table,
+        Key=contract.row_key(contract.VERSION_PK, version),
+        UpdateExpression="SET #e = :e",
+        ExpressionAttributeNames={"#e": contract.TTL_ATTRIBUTE},
+        ExpressionAttributeValues={":e": {"N": str(expires_at)}},
+    )
+
+
 def list_registry(client, table: str) -> list[contract.VersionEntry]:
     """Every version's registry entry, newest first."""
     items, start = [], None
