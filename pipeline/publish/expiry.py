@@ -88,7 +88,12 @@ def keep_alive(
 ) -> list[Extended]:
     """Extend the served version and its rollback target once less than half of ``ttl_days`` is left."""
     now = time.time() if now is None else now
-    pointer = registry.current_pointer(client, table)
+    try:
+        pointer = registry.current_pointer(client, table)
+    except ClientError as err:
+        if err.response["Error"]["Code"] == "ResourceNotFoundException":  # the first run makes the table
+            return []
+        raise
     if pointer is None:
         return []
     extended = []
