@@ -72,7 +72,7 @@ SESSION_COLUMN_MAP = {
 class IngestReport:
     files_loaded: list[str] = field(default_factory=list)
     files_skipped: list[str] = field(default_factory=list)
-    files_changed: list[str] = field(default_factory=list)
+    files_changed: list[str] = field(default_factory=list)  # grown files whose added rows loaded
     rows_loaded: int = 0
     rows_quarantined: int = 0
     quarantine_reasons: dict[str, int] = field(default_factory=dict)

@@ -18,6 +18,7 @@ import json
 
 import duckdb
 
+from pipeline.data.warehouse import one_row
 from pipeline.errors import IngestError
 
 SQL_PREFIX = "sql:"
@@ -47,7 +48,7 @@ def checked_column_map(con: duckdb.DuckDBPyConnection, column_map: dict[str, str
 def safe_expression(con: duckdb.DuckDBPyConnection, column: str, expression: str) -> str:
     """The expression as DuckDB renders it back, once it is a plain expression over the row's columns."""
     where = f"column_map {column} = 'sql:{expression[:200]}'"
-    tree = json.loads(con.execute("SELECT json_serialize_sql(?)", [f"SELECT {expression}"]).fetchone()[0])
+    tree = json.loads(one_row(con, "SELECT json_serialize_sql(?)", [f"SELECT {expression}"])[0])
     if tree.get("error"):
         raise IngestError(f"{where} is not an SQL expression: {tree.get('error_message', 'parse error')}")
     statements = tree["statements"]
@@ -57,7 +58,7 @@ def safe_expression(con: duckdb.DuckDBPyConnection, column: str, expression: str
     problem = _first_denied(node["select_list"][0], _scalar_functions(con))
     if problem:
         raise IngestError(f"{where}: {problem} is not allowed in a column map (docs/security.md)")
-    rendered = con.execute("SELECT json_deserialize_sql(?)", [json.dumps(tree)]).fetchone()[0]
+    rendered = one_row(con, "SELECT json_deserialize_sql(?)", [json.dumps(tree)])[0]
     return rendered.removeprefix("SELECT ")
 
 
