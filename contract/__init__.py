@@ -35,11 +35,18 @@ lists in ``fallback_segments`` order. The pipeline flips the pointer only after 
 a version is written and verified; ``meta#version`` is the pipeline's registry of versions
 (the API does not read it).
 
-Ids (``ID_RULE``): what the product accepts as a user, item or segment id, checked by
-``id_problem`` at the API.
+Ids (``ID_RULE``): what the product accepts as a user, item or segment id: ingest quarantines
+a row whose id breaks it and the API answers 422, so every stored id can be served and excluded.
 """
 
-from contract._ids import ID_PATTERN, ID_RULE, MAX_ID_LENGTH, MAX_SEGMENT_LENGTH, id_problem
+from contract._ids import (
+    ID_CHARACTERS,
+    ID_PATTERN,
+    ID_RULE,
+    MAX_ID_LENGTH,
+    MAX_SEGMENT_LENGTH,
+    id_problem,
+)
 from contract._keys import (
     GLOBAL_SEGMENT,
     KEY_SCHEMA,
@@ -78,6 +85,7 @@ from contract._size import WRITE_UNIT_BYTES, item_size
 
 __all__ = [
     "GLOBAL_SEGMENT",
+    "ID_CHARACTERS",
     "ID_PATTERN",
     "ID_RULE",
     "KEY_SCHEMA",

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated
 from fastapi import Depends, HTTPException, Request, Security
 from fastapi.security import APIKeyHeader
 
+from lambda_api.auth import read_secret_keys
 from lambda_api.store import RecommendationStore
 
 if TYPE_CHECKING:  # lambda_api.settings (pydantic-settings, ~30 ms) is imported by the first request
@@ -34,6 +35,7 @@ class Runtime:
         self._store = store
         self._lock = threading.Lock()
         self._readers: ThreadPoolExecutor | None = None
+        self._keys: tuple[object, list[bytes]] | None = None  # (the settings they came from, the keys)
 
     async def blocking(self, call: Callable, *args):
         """``call(*args)`` on a reader thread that outlives the event loop's run.
@@ -53,6 +55,22 @@ class Runtime:
 
             return get_settings()
         return self._settings
+
+    async def api_keys(self) -> list[bytes]:
+        """The accepted API keys (none: authentication is off): the settings', or their secret's.
+
+        A secret is read once per container (per settings object); a failed read is not kept,
+        so the next request tries again.
+        """
+        settings = self.settings
+        if self._keys is None or self._keys[0] is not settings:
+            if settings.api_keys_secret:
+                client = aws_client("secretsmanager", settings)
+                keys = await self.blocking(read_secret_keys, client, settings.api_keys_secret)
+            else:
+                keys = [k.get_secret_value() for k in settings.api_keys]
+            self._keys = (settings, [k.encode() for k in keys])
+        return self._keys[1]
 
     @property
     def store(self) -> RecommendationStore:
@@ -89,6 +107,13 @@ def dynamodb_client(settings: ApiSettings):
     )
 
 
+def aws_client(service: str, settings: ApiSettings):
+    """A boto3 client of ``service`` in the settings' region and endpoint."""
+    import boto3
+
+    return boto3.client(service, region_name=settings.aws_region, endpoint_url=settings.aws_endpoint_url)
+
+
 def build_store(settings: ApiSettings, client=None) -> RecommendationStore:
     return RecommendationStore(
         client or dynamodb_client(settings),
@@ -116,18 +141,20 @@ Rt = Annotated[Runtime, Depends(current_runtime)]
 Store = Annotated[RecommendationStore, Depends(current_store)]
 
 _api_key = APIKeyHeader(
-    name=API_KEY_HEADER, auto_error=False, description="required when the API runs with RECS_API_KEYS set"
+    name=API_KEY_HEADER,
+    auto_error=False,
+    description="required when the API runs with RECS_API_KEYS or RECS_API_KEYS_SECRET set",
 )
 
 
 async def require_api_key(request: Request, key: Annotated[str | None, Security(_api_key)]) -> None:
     """401 unless authentication is off or the X-API-Key header holds one of the configured keys."""
-    settings = request.app.state.runtime.settings  # not a sub-dependency: each costs ~30 µs a request
-    if not settings.api_keys:
+    keys = await request.app.state.runtime.api_keys()  # not a sub-dependency: each costs ~30 µs a request
+    if not keys:
         return
     if not key:
         raise HTTPException(401, f"missing {API_KEY_HEADER} header", headers={"WWW-Authenticate": "ApiKey"})
     given = key.encode()
-    matches = [hmac.compare_digest(given, k.get_secret_value().encode()) for k in settings.api_keys]
+    matches = [hmac.compare_digest(given, k) for k in keys]
     if not any(matches):
         raise HTTPException(401, f"invalid {API_KEY_HEADER}", headers={"WWW-Authenticate": "ApiKey"})

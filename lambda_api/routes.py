@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from dataclasses import replace
 from itertools import islice
 from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Response
+from starlette.convertors import Convertor, register_url_convertor
 
-from lambda_api.deps import Rt, Runtime, Store, require_api_key
+import contract
+from lambda_api.deps import API_KEY_HEADER, Rt, Runtime, Store, require_api_key
 from lambda_api.params import MAX_EXCLUDE, ItemId, SimilarParams, UserId, UserParams
 from lambda_api.schemas import (
     CacheStats,
@@ -31,6 +34,22 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     422: {"model": ErrorBody, "description": "a parameter breaks its rule"},
     503: {"model": ErrorBody, "description": "nothing published, or DynamoDB unreadable and nothing cached"},
 }
+
+
+class IdConvertor(Convertor[str]):
+    """An id in a path: any text, "/" (sent as %2F, decoded before routing) and control characters
+    included, so that the id rule answers (422 naming it) instead of the router (404)."""
+
+    regex = r"[\s\S]+"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("id", IdConvertor())
 
 router = APIRouter()
 keyed = APIRouter(dependencies=[Depends(require_api_key)], responses=ERRORS)
@@ -55,22 +74,30 @@ async def stats(store: Store) -> CacheStats:
     return CacheStats(**store.snapshot())
 
 
-@keyed.get("/v1/users/{user_id}/recommendations", response_model=UserRecommendations)
+@keyed.get("/v1/users/{user_id:id}/recommendations", response_model=UserRecommendations)
 async def user_recommendations(user_id: UserId, query: UserParams, runtime: Rt) -> Response:
     """Top-k items for a user, or the popular fallback (of the segment, if given) for an unknown user."""
     found = await _find(runtime, runtime.store.for_user, user_id, query.segment)
-    items = _top(found, query.k, runtime.settings.default_k, _excluded(query.exclude))
-    body = UserRecommendations(user_id=user_id, items=items, **_answer(found))
-    return _respond(body, found, runtime.settings)
+    skip = _excluded(query.exclude)
+    items = _top(found, query.k, runtime.settings.default_k, skip)
+    wanted = query.k or min(runtime.settings.default_k, found.k)
+    filled = 0
+    if found.source == "personal" and len(items) < wanted:
+        popular = await _find(runtime, runtime.store.popular, query.segment)
+        items, filled = _backfill(items, popular, wanted, skip)
+        found = replace(found, degraded=found.degraded or popular.degraded)
+    body = UserRecommendations(user_id=user_id, items=items, backfilled=filled, **_answer(found))
+    return _respond(body, found, runtime.settings, bool(await runtime.api_keys()))
 
 
-@keyed.get("/v1/items/{item_id}/similar", response_model=SimilarItems)
+@keyed.get("/v1/items/{item_id:id}/similar", response_model=SimilarItems)
 async def similar_items(item_id: ItemId, query: SimilarParams, runtime: Rt) -> Response:
     """Items similar to an item, or the popular fallback for an item the model does not know."""
     found = await _find(runtime, runtime.store.for_item, item_id)
+    _check_similar_k(found, query.k)
     items = _top(found, query.k, runtime.settings.default_k, {item_id})
     body = SimilarItems(item_id=item_id, items=items, **_answer(found))
-    return _respond(body, found, runtime.settings)
+    return _respond(body, found, runtime.settings, bool(await runtime.api_keys()))
 
 
 async def _find(runtime: Runtime, read: Callable[..., Lookup | None], *args) -> Lookup:
@@ -79,10 +106,15 @@ async def _find(runtime: Runtime, read: Callable[..., Lookup | None], *args) -> 
 
 
 def _excluded(exclude: list[str] | None) -> set[str]:
-    """The item ids of the exclude parameters; 422 past MAX_EXCLUDE."""
-    ids = {i.strip() for value in exclude or () for i in value.split(",")} - {""}
+    """The item ids of the exclude parameters (repeated, or comma-separated); 422 past MAX_EXCLUDE
+    or for an id the id rule refuses (no stored id breaks it, so none can be meant)."""
+    ids = {i.strip(" ") for value in exclude or () for i in value.split(",")} - {""}
     if len(ids) > MAX_EXCLUDE:
         raise HTTPException(422, f"exclude: at most {MAX_EXCLUDE} item ids, got {len(ids)}")
+    for item_id in sorted(ids):
+        problem = contract.id_problem(item_id)
+        if problem:
+            raise HTTPException(422, f"exclude: item id {item_id[:40]!r} {problem}")
     return ids
 
 
@@ -99,6 +131,32 @@ def _top(found: Lookup, k: int | None, default_k: int, skip: set[str]) -> list[S
     return [ScoredItem(item_id=i, score=s) for i, s in kept]
 
 
+def _backfill(
+    items: list[ScoredItem], popular: Lookup, k: int, skip: set[str]
+) -> tuple[list[ScoredItem], int]:
+    """``items`` topped up to k from the popular list (nothing twice, nothing excluded), and how many
+    were added: a known user is never answered an empty list while popular items remain."""
+    have = {i.item_id for i in items} | skip
+    extra = [
+        ScoredItem(item_id=i, score=s)
+        for i, s in zip(popular.ranked.item_ids, popular.ranked.scores, strict=True)
+        if i not in have
+    ][: k - len(items)]
+    return items + extra, len(extra)
+
+
+def _check_similar_k(found: Lookup, k: int | None) -> None:
+    """422 when k exceeds the similar items a version holds per item (its similar_k, often below its k).
+
+    Every similar-items row of a version holds the same number of items, so a row's length is the limit.
+    """
+    stored = len(found.ranked.item_ids)
+    if found.source == "personal" and k is not None and k > stored:
+        raise HTTPException(
+            422, f"k={k} exceeds the {stored} similar items precomputed for model version {found.version}"
+        )
+
+
 def _answer(found: Lookup) -> dict:
     return {
         "model_version": found.version,
@@ -109,11 +167,22 @@ def _answer(found: Lookup) -> dict:
     }
 
 
-def _respond(body: RankedAnswer, found: Lookup, settings: ApiSettings) -> Response:
+def _respond(body: RankedAnswer, found: Lookup, settings: ApiSettings, keyed: bool = False) -> Response:
     """The answer serialized once (FastAPI would validate the model a second time), with its headers."""
     headers = {
-        "Cache-Control": "no-store" if found.degraded else settings.cache_control,
+        "Cache-Control": "no-store" if found.degraded else cache_control(settings.cache_control, keyed),
         "X-Model-Version": found.version,
         "X-Cache": found.cache,
     }
+    if keyed:  # a shared cache must never answer one key's request with another's answer
+        headers["Vary"] = API_KEY_HEADER
     return Response(body.model_dump_json(), media_type="application/json", headers=headers)
+
+
+def cache_control(configured: str, keyed: bool) -> str:
+    """``configured``, but ``private`` instead of ``public`` when answers are behind API keys."""
+    if not keyed:
+        return configured
+    directives = [d.strip() for d in configured.split(",") if d.strip()]
+    kept = [d for d in directives if d.lower() not in ("public", "private")]
+    return ", ".join(["private", *kept])

@@ -33,6 +33,11 @@ class RankedAnswer(BaseModel):
 
 class UserRecommendations(RankedAnswer):
     user_id: str
+    backfilled: int = Field(
+        0,
+        description="how many items, at the end, come from the popular list because the user's own list "
+        "ran short of k (the user has seen almost everything, or exclude took the rest)",
+    )
 
     model_config = {
         "json_schema_extra": {

@@ -9,14 +9,17 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Annotated
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from lambda_api.auth import parse_keys
 
 CommaList = Annotated[list[str], NoDecode]
 
 
 class ApiSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="RECS_")
+    # hide_input_in_errors: a validation error must never carry a value (RECS_API_KEYS is a secret)
+    model_config = SettingsConfigDict(env_prefix="RECS_", hide_input_in_errors=True)
 
     table_name: str = Field(min_length=3, description="the DynamoDB table the pipeline publishes to")
     aws_region: str = Field(
@@ -47,23 +50,37 @@ class ApiSettings(BaseSettings):
     )
     cors_origins: CommaList = Field(default_factory=list, description='allowed origins; "*" for any')
     cache_control: str = Field(
-        "public, max-age=60", description="Cache-Control of a non-degraded answer (degraded: no-store)"
+        "public, max-age=60",
+        description="Cache-Control of a non-degraded answer (degraded: no-store; behind keys: private)",
+    )
+    api_keys_secret: str | None = Field(
+        None,
+        description="a Secrets Manager secret (name or ARN) whose SecretString holds comma-separated keys",
     )
 
-    @field_validator("api_keys", "cors_origins", mode="before")
+    @field_validator("cors_origins", mode="before")
     @classmethod
     def _split_commas(cls, value: object) -> object:
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
 
-    @field_validator("api_keys")
+    @field_validator("api_keys", mode="before")
     @classmethod
-    def _keys_long_enough(cls, keys: list[SecretStr]) -> list[SecretStr]:
-        for key in keys:
-            if len(key.get_secret_value()) < 16:
-                raise ValueError("every API key must be at least 16 characters long")
-        return keys
+    def _keys_follow_the_rule(cls, value: object) -> object:
+        """One rule for every source of keys (``lambda_api.auth.parse_keys``)."""
+        if isinstance(value, str):
+            return parse_keys(value)
+        if isinstance(value, list) and value:
+            plain = (v.get_secret_value() if isinstance(v, SecretStr) else v for v in value)
+            return parse_keys(",".join(plain))
+        return value
+
+    @model_validator(mode="after")
+    def _one_source_of_keys(self) -> ApiSettings:
+        if self.api_keys and self.api_keys_secret:
+            raise ValueError("set RECS_API_KEYS or RECS_API_KEYS_SECRET, not both")
+        return self
 
 
 @lru_cache(maxsize=1)

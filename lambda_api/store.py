@@ -135,6 +135,10 @@ class RecommendationStore:
         """
         return self._answer(lambda p: self._find(contract.user_pk(user_id), segment, p), cached_only)
 
+    def popular(self, segment: str | None = None, cached_only: bool = False) -> Lookup | None:
+        """The popular list of ``segment`` (if published), else the global one: to fill a short list."""
+        return self._answer(lambda p: self._find(None, segment, p), cached_only)
+
     def for_item(self, item_id: str, cached_only: bool = False) -> Lookup | None:
         """Items similar to ``item_id``, else the global popular list."""
         return self._answer(lambda p: self._find(contract.item_pk(item_id), None, p), cached_only)
@@ -179,9 +183,9 @@ class RecommendationStore:
         self.stats.count(found.cache)
         return found
 
-    def _find(self, pk: str, segment: str | None, p: _Pass) -> Lookup:
+    def _find(self, pk: str | None, segment: str | None, p: _Pass) -> Lookup:
         pointer, pointer_stale = self._current_pointer(p)
-        entry = self._row(pk, pointer.version, p)
+        entry = self._row(pk, pointer.version, p) if pk is not None else None
         if entry is not None and entry.ranked is not None:
             return self._lookup(entry, "personal", None, p, pointer, pointer_stale)
         for name in contract.fallback_segments(segment):

@@ -82,6 +82,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
             list(settings.event_weights),
             settings.max_bad_fraction,
             s3_client=lambda: aws.client("s3", settings),
+            on_changed_file=settings.on_changed_file,
         )
     summary = report.as_dict()
     if args.json:

@@ -23,7 +23,7 @@ from pipeline.model.artifact import ArtifactMeta
 from pipeline.ops import plan, retries
 from pipeline.ops.concurrency import one_run_at_a_time
 from pipeline.precompute import recommend, shard
-from pipeline.publish import writer
+from pipeline.publish import expiry, writer
 from pipeline.settings import ALSParams, PipelineSettings, load_settings
 
 
@@ -68,7 +68,9 @@ network_task = task_defaults | {
 
 
 @task(**network_task)
-def ingest_events(settings: PipelineSettings, events: list[str]) -> IngestReport:
+def ingest_events(
+    settings: PipelineSettings, events: list[str], optional: Sequence[str] = ()
+) -> IngestReport:
     with warehouse.connect(settings.warehouse) as con:
         return ingest(
             con,
@@ -77,6 +79,8 @@ def ingest_events(settings: PipelineSettings, events: list[str]) -> IngestReport
             list(settings.event_weights),
             settings.max_bad_fraction,
             s3_client=lambda: aws.client("s3", settings),
+            on_changed_file=settings.on_changed_file,
+            optional_sources=optional,
         )
 
 
@@ -91,6 +95,14 @@ def served_version(settings: PipelineSettings) -> Served:
     """The version being served and its artifact's meta."""
     version = plan.served_version(aws.client("dynamodb", settings), settings.table_name)
     return Served(version, plan.served_model(settings.artifacts_dir, version))
+
+
+@task(**network_task)
+def keep_served_alive(settings: PipelineSettings) -> list[expiry.Extended]:
+    """Move the served version's (and its rollback target's) expiry on, whatever this run decides."""
+    return expiry.keep_alive(
+        aws.client("dynamodb", settings), settings.table_name, settings.artifacts_dir, settings.ttl_days
+    )
 
 
 @task(**task_defaults)
@@ -273,12 +285,13 @@ def nightly(
 
     # 1. log: append the new raw events
     files = plan.resolve_events(events, run_date, flow_run.scheduled_start_time)
-    ingested = ingest_events(settings, files)
+    ingested = ingest_events(settings, files, plan.dated_sources(events, files))
     log.info("ingest: %s", ingested.as_dict())
 
     # 1b. decide: a model of the data and parameters of the served one is neither made nor published twice
     data = load_interactions(settings)
     served = served_version(settings)
+    keep_served_alive(settings)
     decided = plan_run(settings, ingested, data, served, force)
     log.info("plan: %s", decided.reason)
     if not decided.train:

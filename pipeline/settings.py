@@ -99,6 +99,11 @@ class PipelineSettings(BaseSettings):
 
     # ingest rules
     max_bad_fraction: float = Field(0.05, ge=0, le=1)
+    on_changed_file: Literal["fail", "append"] = Field(
+        "fail",
+        description="a loaded file whose bytes changed: fail the run naming it, or (append) load the rows "
+        "added at the end of a CSV / JSON-lines file whose old bytes are a prefix of the new ones",
+    )
 
     # operations: what a nightly run does when the data and parameters are those of the served model
     on_empty_day: Literal["skip", "retrain"] = Field(

@@ -17,7 +17,9 @@ Column mapping: ``column_map`` names, for an event column (``user_id``,
 file's column to read it from (``{"user_id": "CustomerID"}``), or, with a ``sql:``
 prefix, a DuckDB SQL expression over the file's columns (``{"event_type": "sql:CASE
 WHEN InvoiceNo LIKE 'C%' THEN 'return' ELSE 'purchase' END"}``, ``{"event_type":
-"sql:'purchase'"}``, ``{"ts": "sql:epoch_ms(t)"}``). CSV columns are read as text.
+"sql:'purchase'"}``, ``{"ts": "sql:epoch_ms(t)"}``). CSV columns are read as text. An
+expression may only compute from the row's columns (``pipeline.data.mapping``: no subquery,
+no table function, no ``getenv``).
 
 Shapes: besides flat event rows, nested session JSON lines
 (``{"session": 1, "events": [{"aid": 7, "ts": epoch_ms, "type": "clicks"}]}``, the
@@ -27,14 +29,18 @@ OTTO dataset's shape) are unnested, with ``session`` → user_id, ``aid`` → it
 
 from __future__ import annotations
 
+import csv
 import tempfile
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
 
-from pipeline.data.sources import READERS, SourceFile, discover
+import contract
+from pipeline.data.changed import Loaded, OnChangedFile, grew_by_appending, loaded_entry, refuse_change
+from pipeline.data.mapping import checked_column_map
+from pipeline.data.sources import READERS, SourceFile, discover, staged_name
 from pipeline.data.warehouse import extend_id_maps, one_row
 from pipeline.errors import IngestError
 from pipeline.settings import REQUIRED_COLUMNS
@@ -66,7 +72,7 @@ SESSION_COLUMN_MAP = {
 class IngestReport:
     files_loaded: list[str] = field(default_factory=list)
     files_skipped: list[str] = field(default_factory=list)
-    files_changed: list[str] = field(default_factory=list)
+    files_changed: list[str] = field(default_factory=list)  # grown files whose added rows loaded
     rows_loaded: int = 0
     rows_quarantined: int = 0
     quarantine_reasons: dict[str, int] = field(default_factory=dict)
@@ -119,6 +125,7 @@ class Batch:
     names: list[str]
     paths: list[Path]
     first_id: int
+    after_row: int = 0  # a grown file (pipeline.data.changed): only its rows after this one are new
 
     @property
     def parquet(self) -> bool:
@@ -140,8 +147,10 @@ def flat_source(con: duckdb.DuckDBPyConnection, batch: Batch) -> tuple[str, dict
         )
     columns = describe(con, f"SELECT * FROM {reader}", batch.label)
     if set(columns) >= SESSION_COLUMNS and columns["events"].startswith("STRUCT("):
-        return SESSION_EVENTS.format(reader=reader, first_id=batch.first_id), SESSION_COLUMN_MAP
-    return f"SELECT *, row_number() OVER () AS {ROW}, {batch.first_id} AS {FILE} FROM {reader}", {}
+        flat, shape = SESSION_EVENTS.format(reader=reader, first_id=batch.first_id), SESSION_COLUMN_MAP
+    else:
+        flat, shape = f"SELECT *, row_number() OVER () AS {ROW}, {batch.first_id} AS {FILE} FROM {reader}", {}
+    return (f"SELECT * FROM ({flat}) WHERE {ROW} > {batch.after_row}" if batch.after_row else flat), shape
 
 
 def column_sql(name: str, source: str | None, available: Sequence[str]) -> str:
@@ -153,16 +162,24 @@ def column_sql(name: str, source: str | None, available: Sequence[str]) -> str:
 
 
 def staging_sql(
-    flat: str, available: Sequence[str], column_map: dict[str, str], known_event_types: Sequence[str]
-) -> str:
-    """One pass over the files: normalised columns plus the first rule each row breaks."""
+    flat: str, available: Sequence[str], column_map: dict[str, str], known_event_types: Sequence[str],
+    types: dict[str, str] | None = None,
+) -> str:  # fmt: skip
+    """One pass over the files: normalised columns plus the first rule each row breaks.
+
+    ``types`` are the SQL types of the id columns' expressions (``id_types``), which decide how
+    a number becomes an id string.
+    """
     col = {c: column_sql(c, column_map.get(c), available) for c in EVENT_COLUMNS}
+    ids = {c: id_text_sql(col[c], (types or {}).get(c, "VARCHAR")) for c in ("user_id", "item_id")}
     known = ", ".join("'" + t.replace("'", "''") + "'" for t in known_event_types)
     return f"""
         SELECT *,
             CASE
                 WHEN user_id IS NULL OR trim(user_id) = '' THEN 'missing user_id'
                 WHEN item_id IS NULL OR trim(item_id) = '' THEN 'missing item_id'
+                {id_rule_sql("user_id")}
+                {id_rule_sql("item_id")}
                 WHEN ts IS NULL THEN 'missing or unparseable ts'
                 WHEN ts < TIMESTAMP '{EARLIEST_TS}' OR ts > now()::TIMESTAMP + INTERVAL 1 DAY
                     THEN 'ts out of range'
@@ -172,10 +189,11 @@ def staging_sql(
             END AS reason
         FROM (
             SELECT
-                TRY_CAST({col["user_id"]} AS VARCHAR) AS user_id,
-                TRY_CAST({col["item_id"]} AS VARCHAR) AS item_id,
-                lower(TRY_CAST({col["event_type"]} AS VARCHAR)) AS event_type,
-                TRY_CAST({col["ts"]} AS TIMESTAMP) AS ts,
+                {ids["user_id"]} AS user_id,
+                {ids["item_id"]} AS item_id,
+                lower(trim(TRY_CAST({col["event_type"]} AS VARCHAR), ' \t\r\n')) AS event_type,
+                {ts_sql(col["ts"])} AS ts,
+                TRY_CAST({col["ts"]} AS VARCHAR) AS ts_text,
                 TRY_CAST({col["quantity"]} AS DOUBLE) AS quantity,
                 TRY_CAST({col["price"]} AS DOUBLE) AS price,
                 TRY_CAST({col["country"]} AS VARCHAR) AS country,
@@ -183,6 +201,67 @@ def staging_sql(
             FROM ({flat})
         )
     """
+
+
+def id_text_sql(expr: str, sql_type: str) -> str:
+    """SQL giving an id column as text, one string per id whatever the file's type for it.
+
+    A whole number is written without a fraction however it was stored (int64 ``777``, float
+    ``777.0``, JSON ``777`` or ``777.0`` all give ``"777"``): pandas writes an integer id column
+    with a missing value as floats, and DuckDB widens int to float when it reads such files
+    together. A JSON string is its text, without the quotes a mixed number/string column keeps.
+    """
+
+    def whole(x: str) -> str:
+        return (
+            f"CASE WHEN {x} = trunc({x}) AND abs({x}) < 9007199254740992 "  # 2**53: exact as a float
+            f"THEN CAST(CAST({x} AS BIGINT) AS VARCHAR) ELSE CAST({x} AS VARCHAR) END"
+        )
+
+    kind = sql_type.upper()
+    if kind in ("FLOAT", "DOUBLE", "REAL") or kind.startswith("DECIMAL"):
+        return whole(expr)
+    if kind == "JSON":
+        return (
+            f"CASE json_type({expr}) WHEN 'VARCHAR' THEN json_extract_string({expr}, '$') "
+            f"WHEN 'DOUBLE' THEN {whole(f'CAST({expr} AS DOUBLE)')} ELSE CAST({expr} AS VARCHAR) END"
+        )
+    return f"TRY_CAST({expr} AS VARCHAR)"
+
+
+def id_rule_sql(column: str) -> str:
+    """CASE branches quarantining an id the id rule (``contract.id_problem``) refuses, with the reason."""
+    return (
+        f"WHEN length({column}) > {contract.MAX_ID_LENGTH} "
+        f"THEN '{column} over {contract.MAX_ID_LENGTH} characters (the id rule)' "
+        f"WHEN NOT regexp_full_match({column}, '{contract.ID_PATTERN.replace(chr(39), chr(39) * 2)}') "
+        f"THEN '{column} breaks the id rule: {contract.ID_CHARACTERS}'"
+    )
+
+
+def ts_sql(expr: str) -> str:
+    """SQL giving an event time as a UTC timestamp: an offset (``+05:00``, ``Z``) or a zone-aware
+    column is converted to UTC, a time without one is taken as UTC (the connection's zone,
+    ``warehouse.connect``)."""
+    return f"TRY_CAST(TRY_CAST({expr} AS TIMESTAMPTZ) AS TIMESTAMP)"
+
+
+def id_types(
+    con: duckdb.DuckDBPyConnection, flat: str, available: dict[str, str], column_map: dict[str, str]
+) -> dict[str, str]:
+    """The SQL types of the user and item id expressions over the batch's flat rows."""
+    found = {}
+    for column in ("user_id", "item_id"):
+        source = column_map.get(column) or column
+        if not source.startswith(SQL_PREFIX):
+            found[column] = available.get(source, "VARCHAR")
+            continue
+        expr = column_sql(column, source, list(available))
+        try:
+            found[column] = one_row(con, f"SELECT typeof({expr}) FROM ({flat}) LIMIT 1")[0]
+        except (duckdb.Error, RuntimeError):
+            found[column] = "VARCHAR"  # an empty file or a bad map: the load names the problem
+    return found
 
 
 def check_columns(name: str, available: Sequence[str], column_map: dict[str, str]) -> None:
@@ -208,17 +287,37 @@ def parquet_rows(con: duckdb.DuckDBPyConnection, path: Path) -> int:
 
 def check_batch(
     con: duckdb.DuckDBPyConnection, batch: Batch, column_map: dict[str, str]
-) -> tuple[str, list[str], dict[str, str]]:
-    """The batch's flat SELECT, its columns and column map, once each file has the required columns."""
+) -> tuple[str, dict[str, str], dict[str, str]]:
+    """The batch's flat SELECT, its columns (name -> SQL type) and column map, once each file has
+    the required columns."""
     flat, shape_map = flat_source(con, batch)
     column_map = shape_map | column_map
     if batch.parquet:  # checked file by file, so that the error names the file
         for name, path in zip(batch.names, batch.paths, strict=True):
             columns = describe(con, f"SELECT * FROM {reader_sql([path])}", name)
             check_columns(name, [c for c in columns if c != "file_row_number"], column_map)
-    available = [c for c in describe(con, flat, batch.label) if c not in (ROW, FILE)]
-    check_columns(batch.label, available, column_map)
+    described = describe(con, flat, batch.label)
+    available = {c: kind for c, kind in described.items() if c not in (ROW, FILE)}
+    try:
+        check_columns(batch.label, list(available), column_map)
+    except IngestError:
+        if batch.paths[0].suffix.lower() == ".csv":  # DuckDB's sniffer, thrown by a ragged line,
+            check_csv_shape(batch.names[0], batch.paths[0])  # takes the wrong row for the header
+        raise
     return flat, available, column_map
+
+
+def check_csv_shape(name: str, path: Path) -> None:
+    """``IngestError`` naming the first line whose field count differs from the header's, if any."""
+    with path.open(newline="", encoding="utf-8", errors="replace") as f:
+        rows = csv.reader(f)
+        header = next(rows, [])
+        for row in rows:
+            if row and len(row) != len(header):
+                raise IngestError(
+                    f"{name}: line {rows.line_num} has {len(row)} fields, the header has {len(header)} "
+                    f"({', '.join(header)[:200]})"
+                )
 
 
 def load_batch(
@@ -233,7 +332,8 @@ def load_batch(
     Runs inside the caller's transaction: an error leaves nothing of the batch behind.
     """
     flat, available, column_map = check_batch(con, batch, column_map)
-    staged = f"({staging_sql(flat, available, column_map, known_event_types)})"
+    types = id_types(con, flat, available, column_map)
+    staged = f"({staging_sql(flat, list(available), column_map, known_event_types, types)})"
     try:
         con.execute(f"DESCRIBE SELECT * FROM {staged}")
     except duckdb.Error as err:
@@ -255,7 +355,8 @@ def load_batch(
             con.execute(
                 f"""INSERT INTO quarantine
                     SELECT $names[({FILE} - {batch.first_id} + 1)::BIGINT], {ROW}, reason,
-                           to_json(struct_pack(user_id, item_id, event_type, ts, quantity, price, country)),
+                           to_json(struct_pack(user_id, item_id, event_type, ts := ts_text, quantity,
+                                               price, country)),
                            now()
                     FROM {staged} WHERE reason IS NOT NULL""",
                 {"names": batch.names},
@@ -263,7 +364,7 @@ def load_batch(
     except duckdb.Error as err:
         raise IngestError(f"{batch.label}: unreadable: {first_line(err)}") from None
     con.execute("RESET preserve_insertion_order")
-    bad = quarantined_by_file(con, batch.names)
+    bad = quarantined_by_file(con, batch.names, batch.after_row)
     totals = footer or [good + bad.get(batch.names[0], 0)]
     counts = [
         (total - bad.get(name, 0), bad.get(name, 0)) for name, total in zip(batch.names, totals, strict=True)
@@ -273,9 +374,14 @@ def load_batch(
     return counts
 
 
-def quarantined_by_file(con: duckdb.DuckDBPyConnection, names: list[str]) -> dict[str, int]:
-    sql = "SELECT source_file, count(*) FROM quarantine WHERE source_file IN (SELECT unnest(?)) GROUP BY 1"
-    return dict(con.execute(sql, [names]).fetchall())
+def quarantined_by_file(
+    con: duckdb.DuckDBPyConnection, names: list[str], after_row: int = 0
+) -> dict[str, int]:
+    sql = (
+        "SELECT source_file, count(*) FROM quarantine WHERE source_file IN (SELECT unnest(?)) "
+        "AND source_row > ? GROUP BY 1"
+    )
+    return dict(con.execute(sql, [names, after_row]).fetchall())
 
 
 def check_bad_fraction(
@@ -315,32 +421,43 @@ def ingest(
     known_event_types: Sequence[str] = ("view", "cart", "purchase", "return"),
     max_bad_fraction: float = 0.05,
     s3_client: Callable[[], object] | None = None,
+    on_changed_file: OnChangedFile = "fail",
+    optional_sources: Collection[str] = (),
 ) -> IngestReport:
     """Append every new file under ``sources`` to ``raw_events``; skip files already loaded.
 
     All files of one call load in one transaction: if any file fails, the error
     names it and the warehouse is left exactly as it was. ``s3_client`` makes the
-    boto3 S3 client when a source is on S3 (default: ``boto3.client("s3")``).
+    boto3 S3 client when a source is on S3 (default: ``boto3.client("s3")``). A file loaded
+    before that changed fails the call, or has its added rows loaded (``pipeline.data.changed``).
+    ``optional_sources`` may name no files (a scheduled day's folder that is missing or empty).
     """
     report = IngestReport()
-    files = discover(sources, s3_client)
+    column_map = checked_column_map(con, column_map or {})  # before any file is read
+    files = discover(sources, s3_client, optional_sources)
     con.begin()
     try:
         first_id = one_row(con, "SELECT coalesce(max(file_id), 0) + 1 FROM manifest")[0]
-        new = []
+        new, grown = [], []
         for source in files:
             state = already_loaded(con, source)
             if state is None:
                 new.append(source)
+            elif state == "skipped":
+                report.files_skipped.append(source.name)
             else:
-                (report.files_skipped if state == "skipped" else report.files_changed).append(source.name)
+                grown.append(appended_rows(con, source, on_changed_file))
         with tempfile.TemporaryDirectory(prefix="recs-ingest-") as tmp:
-            local = [source.fetch(Path(tmp)) for source in new]
+            local = [s.fetch(Path(tmp) / staged_name(n, s.name)) for n, s in enumerate(new)]
             for batch in batches(new, local, first_id):
                 counts = load_batch(con, batch, column_map or {}, known_event_types, max_bad_fraction)
                 record_files(con, report, batch, [f for f in new if f.name in batch.names], counts)
-        if new:
-            report.new_users, report.new_items = extend_id_maps(con, first_id)
+            for n, (source, seen) in enumerate(grown, len(new)):
+                load_appended(con, report, source, seen, Path(tmp) / staged_name(n, source.name),
+                              (column_map, known_event_types, max_bad_fraction))  # fmt: skip
+        if new or grown:
+            since = min([first_id] + [seen.file_id for _, seen in grown])
+            report.new_users, report.new_items = extend_id_maps(con, since)
         report.quarantine_reasons = quarantine_reasons(con, report.files_loaded)
         con.commit()
     except BaseException:
@@ -348,6 +465,33 @@ def ingest(
         con.execute("RESET preserve_insertion_order")
         raise
     return report
+
+
+def appended_rows(con: duckdb.DuckDBPyConnection, source: SourceFile, on_changed_file: OnChangedFile):
+    """(source, its manifest entry) for a changed file whose added rows may load; else the error."""
+    seen = loaded_entry(con, source.name)
+    assert seen is not None  # already_loaded found it
+    if on_changed_file == "append" and grew_by_appending(source, seen):
+        return source, seen
+    raise refuse_change(source, seen, on_changed_file)
+
+
+def load_appended(
+    con: duckdb.DuckDBPyConnection, report: IngestReport, source: SourceFile, seen: Loaded, target: Path,
+    rules: tuple,
+) -> None:  # fmt: skip
+    """Load the rows of a grown file after the last one read before, and bring its manifest row up to date."""
+    column_map, known_event_types, max_bad_fraction = rules
+    batch = Batch([source.name], [source.fetch(target)], seen.file_id, after_row=seen.last_row)
+    ((good, bad),) = load_batch(con, batch, column_map or {}, known_event_types, max_bad_fraction)
+    con.execute(
+        "UPDATE manifest SET size_bytes = ?, checksum = ?, rows_loaded = rows_loaded + ?, "
+        "rows_quarantined = rows_quarantined + ?, loaded_at = now() WHERE path = ?",
+        [source.size, source.checksum(), good, bad, source.name],
+    )
+    report.files_changed.append(source.name)
+    report.rows_loaded += good
+    report.rows_quarantined += bad
 
 
 def batches(sources: list[SourceFile], local: list[Path], first_id: int) -> list[Batch]:

@@ -56,7 +56,7 @@ def quality_summary(
     first, last = one_row(con, "SELECT min(ts), max(ts) FROM raw_events")
     users, items = data.shape
     notes = (
-        [f"changed files not loaded: {', '.join(report['files_changed'])}"]
+        [f"grown files, their added rows loaded: {', '.join(report['files_changed'])}"]
         if report.get("files_changed")
         else []
     )

@@ -5,6 +5,12 @@ A source is a file, a directory (searched recursively), a glob, or an S3 URI
 CSV, Parquet or JSON-lines files. S3 objects are listed and downloaded with boto3
 to a temporary directory when loaded; the manifest records the ``s3://`` path, size
 and ETag, a local file its path, size and sha256.
+
+A file reaches DuckDB under a name of our making (``staged_name``: its position and
+suffix, in a temporary directory), never under its own: DuckDB expands ``[``, ``*``
+and ``?`` in every path it reads, so ``day[1].parquet`` would load ``day1.parquet``,
+and an S3 key such as ``raw/../../etc/x.csv`` or ``/abs.json`` must not choose where
+its download lands.
 """
 
 from __future__ import annotations
@@ -12,11 +18,16 @@ from __future__ import annotations
 import fnmatch
 import glob
 import hashlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline.errors import IngestError
+
+
+class NoFilesError(IngestError):
+    """A source names no event files: a missing path, an empty folder or prefix, a pattern matching none."""
+
 
 READERS = {
     ".parquet": "read_parquet({paths}, file_row_number=true, union_by_name=true)",
@@ -29,12 +40,18 @@ READERS = {
 
 @dataclass(frozen=True)
 class SourceFile:
-    """One event file: ``name`` is what the manifest records, ``fetch`` makes it readable locally."""
+    """One event file: ``name`` is what the manifest records; ``fetch(target)`` makes its bytes
+    readable at ``target`` (a path of ``staged_name``'s, in a directory of the caller's)."""
 
     name: str
     size: int
     checksum: Callable[[], str]
     fetch: Callable[[Path], Path]
+
+
+def staged_name(position: int, name: str) -> str:
+    """The name a file is read under: only digits and its lower-cased suffix, nothing DuckDB expands."""
+    return f"f{position:06d}{Path(name).suffix.lower()}"
 
 
 def sha256_of(path: Path) -> str:
@@ -51,34 +68,37 @@ def _supported(name: str) -> bool:
 
 def _local_file(path: Path) -> SourceFile:
     path = path.resolve()
-    return SourceFile(str(path), path.stat().st_size, lambda: sha256_of(path), lambda _tmp: path)
+
+    def fetch(target: Path) -> Path:
+        target.symlink_to(path)  # a link, not a copy: the file is read in place
+        return target
+
+    return SourceFile(str(path), path.stat().st_size, lambda: sha256_of(path), fetch)
 
 
 def discover_local(source: str) -> list[SourceFile]:
     """Files named by one local source: a file, a directory (recursive) or a glob."""
     kinds = "/".join(READERS)
     path = Path(source)
-    if any(c in source for c in "*?["):
+    if any(c in source for c in "*?[") and not path.exists():  # an existing name is taken literally
         found = sorted(Path(p) for p in glob.glob(source, recursive=True) if _supported(p))
         if not found:
-            raise IngestError(f"{source}: pattern matches no {kinds} files")
+            raise NoFilesError(f"{source}: pattern matches no {kinds} files")
     elif path.is_dir():
         found = sorted(p for p in path.rglob("*") if p.is_file() and _supported(p.name))
         if not found:
-            raise IngestError(f"{source}: directory holds no {kinds} files")
+            raise NoFilesError(f"{source}: directory holds no {kinds} files")
     elif path.is_file():
         if not _supported(path.name):
             raise IngestError(f"{source}: unsupported file type (expected {kinds})")
         found = [path]
     else:
-        raise IngestError(f"{source}: no such file or directory")
+        raise NoFilesError(f"{source}: no such file or directory")
     return [_local_file(p) for p in found]
 
 
 def _s3_object(s3, bucket: str, key: str, size: int, etag: str) -> SourceFile:
-    def fetch(tmp: Path) -> Path:
-        target = tmp / bucket / key
-        target.parent.mkdir(parents=True, exist_ok=True)
+    def fetch(target: Path) -> Path:  # the key never names the local path (it may hold .. or start with /)
         s3.download_file(bucket, key, str(target))
         return target
 
@@ -105,23 +125,34 @@ def discover_s3(source: str, s3) -> list[SourceFile]:
         chosen = [o for o in objects if o["Key"].startswith(folder)]
     chosen = sorted((o for o in chosen if _supported(o["Key"])), key=lambda o: o["Key"])
     if not chosen:
-        raise IngestError(f"{source}: no {'/'.join(READERS)} objects there")
+        raise NoFilesError(f"{source}: no {'/'.join(READERS)} objects there")
     return [_s3_object(s3, bucket, o["Key"], o["Size"], o["ETag"]) for o in chosen]
 
 
 def discover(
-    sources: Iterable[Path | str], s3_client: Callable[[], object] | None = None
+    sources: Iterable[Path | str],
+    s3_client: Callable[[], object] | None = None,
+    optional: Collection[str] = (),
 ) -> list[SourceFile]:
-    """Every event file named by ``sources``, in order, each once."""
+    """Every event file named by ``sources``, in order, each once.
+
+    A source in ``optional`` may name nothing (a scheduled day's folder that never came: an
+    empty day); any other source that names nothing is an error.
+    """
     files: dict[str, SourceFile] = {}
     s3 = None
     for source in map(str, sources):
-        if source.startswith("s3://"):
-            if s3 is None:
-                s3 = s3_client() if s3_client else _default_s3_client()
-            found = discover_s3(source, s3)
-        else:
-            found = discover_local(source)
+        try:
+            if source.startswith("s3://"):
+                if s3 is None:
+                    s3 = s3_client() if s3_client else _default_s3_client()
+                found = discover_s3(source, s3)
+            else:
+                found = discover_local(source)
+        except NoFilesError:
+            if source not in optional:
+                raise
+            found = []
         files.update((f.name, f) for f in found if f.name not in files)
     return list(files.values())
 

@@ -65,16 +65,26 @@ WHERE {kind}_id NOT IN (SELECT {kind}_id FROM {kind}_ids)
 """
 
 
+# Event times are stored as UTC without a zone; the session zone is UTC too, so that a zone-aware
+# column or a "+05:00" string converts to UTC rather than to the host's zone, whatever TZ says.
+
+
 def connect(path: Path | str, read_only: bool = False) -> duckdb.DuckDBPyConnection:
     """Open (and, when writable, create) the warehouse with its schema in place."""
     path = Path(path)
     if read_only:
         if not path.exists():
             raise FileNotFoundError(f"warehouse {path} does not exist: run `recs ingest` first")
-        return duckdb.connect(str(path), read_only=True)
+        return in_utc(duckdb.connect(str(path), read_only=True))
     path.parent.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect(str(path))
+    con = in_utc(duckdb.connect(str(path)))
     con.execute(SCHEMA)
+    return con
+
+
+def in_utc(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
+    """The connection with its session zone set to UTC (ICU is built in; it cannot be set at connect)."""
+    con.execute("SET TimeZone = 'UTC'")
     return con
 
 

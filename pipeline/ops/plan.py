@@ -95,3 +95,9 @@ def resolve_events(events: list[str], run_date: str | None, scheduled: datetime 
         except ValueError:
             raise PipelineError(f"run_date must be a date as YYYY-MM-DD, got {run_date!r}") from None
     return [e.replace("{run_date}", day.isoformat()) for e in events]
+
+
+def dated_sources(events: list[str], resolved: list[str]) -> list[str]:
+    """The resolved event paths that came from a ``{run_date}`` template: a day's folder may be missing
+    or empty (nothing came that day), which is the empty-day path (``on_empty_day``), not an error."""
+    return [path for template, path in zip(events, resolved, strict=True) if "{run_date}" in template]

@@ -6,6 +6,7 @@ has fewer than k candidates left after filtering (a user who has seen almost eve
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -15,7 +16,10 @@ import scipy.sparse as sp
 from implicit.cpu.als import AlternatingLeastSquares
 from threadpoolctl import threadpool_limits
 
+import contract
 from pipeline.precompute import scoring
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -133,12 +137,30 @@ def popular_by_segment(user_items: sp.csr_matrix, user_segments: pd.Series | Non
 
     ``user_segments`` is indexed by user row number (matrix row) and holds the segment name.
     """
-    result = {"global": _popular_list(user_items, k)}
+    result = {contract.GLOBAL_SEGMENT: _popular_list(user_items, k)}
     if user_segments is None:
         return result
     for segment, rows in user_segments.groupby(user_segments).groups.items():
+        if not servable_segment(str(segment)):
+            continue
         result[str(segment)] = _popular_list(user_items[np.asarray(rows)], k)
     return result
+
+
+def servable_segment(segment: str) -> bool:
+    """Whether a segment of the data can have its own popular list; a warning says why not.
+
+    A segment named like the global list would replace it (its few users' items shown to every
+    unknown visitor), and one the id rule refuses could never be asked for.
+    """
+    if segment == contract.GLOBAL_SEGMENT:
+        log.warning("segment %r is the global list's name: its users count in the global list only", segment)
+        return False
+    problem = contract.id_problem(segment, contract.MAX_SEGMENT_LENGTH)
+    if problem:
+        log.warning("segment %r %s: its users count in the global list only", segment[:80], problem)
+        return False
+    return True
 
 
 def _popular_list(user_items: sp.csr_matrix, k: int) -> TopK:

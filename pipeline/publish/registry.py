@@ -95,6 +95,17 @@ def set_status(client, table: str, version: str, status: contract.VersionStatus,
     )
 
 
+def set_expiry(client, table: str, version: str, expires_at: int) -> None:
+    """Record a version's new expiry (``expiry.keep_alive`` moved its rows' TTL)."""
+    client.update_item(
+        TableName=table,
+        Key=contract.row_key(contract.VERSION_PK, version),
+        UpdateExpression="SET #e = :e",
+        ExpressionAttributeNames={"#e": contract.TTL_ATTRIBUTE},
+        ExpressionAttributeValues={":e": {"N": str(expires_at)}},
+    )
+
+
 def list_registry(client, table: str) -> list[contract.VersionEntry]:
     """Every version's registry entry, newest first."""
     items, start = [], None
@@ -150,14 +161,19 @@ def flip_pointer(client, table: str, version: str, k: int) -> tuple[str | None, 
 
 
 def retire_old_versions(client, table: str, keep: int) -> list[str]:
-    """Mark published versions beyond the newest ``keep`` (the served one always kept) as retired."""
+    """Mark published versions beyond the newest ``keep`` as retired; the served version and the
+    pointer's ``previous`` (what ``recs rollback`` goes back to) are kept first.
+
+    Newest is by publish time, so after a rollback the version rolled back to is still the oldest:
+    without the pointer's say, the next publish would retire it and keep the one it replaced.
+    """
     current = current_pointer(client, table)
     published = [e for e in list_registry(client, table) if e.status == "published"]
     published.sort(key=lambda e: e.published_at or e.created_at, reverse=True)
-    kept = ([current.version] if current else []) + [
-        e.version for e in published if not current or e.version != current.version
-    ]
-    retired = kept[keep:]
+    protected = [current.version, current.previous][: min(keep, 2)] if current else []
+    protected = [v for v in protected if v]
+    kept = protected + [e.version for e in published if e.version not in protected]
+    retired = [v for v in kept[keep:] if v in {e.version for e in published}]
     for version in retired:
         set_status(client, table, version, "retired")
     return retired

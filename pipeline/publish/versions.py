@@ -13,6 +13,7 @@ import contract
 from pipeline.errors import PipelineError, PublishError
 from pipeline.publish import registry
 from pipeline.publish.dynamo import check_table, missing_rows
+from pipeline.publish.expiry import MIN_ROLLBACK_HOURS
 
 
 class RollbackError(PipelineError):
@@ -116,8 +117,12 @@ def _rollback_target(client, table: str, version: str, serving: str, now: float)
         raise RollbackError(
             f"version {version} of table {table} is retired (beyond keep_versions); its rows expire by TTL"
         )
-    if entry.expires_at <= now:
-        raise RollbackError(f"the rows of version {version} in table {table} have expired")
+    if entry.expires_at <= now + MIN_ROLLBACK_HOURS * 3600:
+        expires = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(entry.expires_at))
+        raise RollbackError(
+            f"the rows of version {version} in table {table} expire at {expires}, less than "
+            f"{MIN_ROLLBACK_HOURS} hours from now: readers would lose them; publish a new version instead"
+        )
     return entry
 
 

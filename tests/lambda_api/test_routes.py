@@ -52,8 +52,12 @@ def test_every_answer_has_its_own_rec_id(api):
 
 
 def test_ids_with_at_and_dot_are_accepted(api):
-    body = api.get("/v1/users/user@example.com/recommendations", params={"k": 5}).json()
-    assert (body["source"], ids(body)) == ("personal", list(USERS["user@example.com"][0]))
+    body = api.get("/v1/users/user@example.com/recommendations", params={"k": 2}).json()
+    assert (body["source"], ids(body), body["backfilled"]) == (
+        "personal",
+        list(USERS["user@example.com"][0]),
+        0,
+    )
 
 
 @pytest.mark.parametrize(
@@ -109,24 +113,24 @@ def test_k_above_what_the_version_holds_is_a_422_that_says_so(api):
 
 
 USERS_PATH = "/v1/users/12347/recommendations"
-PATTERN = "String should match pattern '^[A-Za-z0-9_][A-Za-z0-9_ .:@+=-]*$'"
+RULE = "must be text without control characters or commas, and without a space at either end"
 INVALID = [
     (USERS_PATH, {"k": 0}, "k: Input should be greater than or equal to 1"),
     (USERS_PATH, {"k": 201}, "k: Input should be less than or equal to 200"),
     (USERS_PATH, {"k": "ten"}, "k: Input should be a valid integer, unable to parse string as an integer"),
-    ("/v1/users/" + "u" * 129 + "/recommendations", {}, "user_id: String should have at most 128 characters"),
-    ("/v1/users/%3Cscript%3E/recommendations", {}, f"user_id: {PATTERN}"),
+    ("/v1/users/" + "u" * 257 + "/recommendations", {}, "user_id: String should have at most 256 characters"),
+    ("/v1/users/u%2C1/recommendations", {}, f"user_id: {RULE}"),
     (USERS_PATH, {"segment": ""}, "segment: String should have at least 1 character"),
     (USERS_PATH, {"segment": "x" * 65}, "segment: String should have at most 64 characters"),
-    (USERS_PATH, {"exclude": ["a;b"]}, "exclude.0: String should match pattern '^[A-Za-z0-9_ .:@+=,-]+$'"),
-    ("/v1/users/%C3%B1/recommendations", {}, f"user_id: {PATTERN}"),
+    (USERS_PATH, {"exclude": ["a,b\x01"]}, "exclude: item id 'b\\x01' " + RULE),
+    ("/v1/users/%20padded/recommendations", {}, f"user_id: {RULE}"),
     (USERS_PATH, {"exclude": ",".join(map(str, range(101)))}, "exclude: at most 100 item ids, got 101"),
     (
         USERS_PATH,
         {"exclude": [str(i) for i in range(101)]},
         "exclude: List should have at most 100 items after validation, not 101",
     ),
-    ("/v1/items/%00x/similar", {}, f"item_id: {PATTERN}"),
+    ("/v1/items/%00x/similar", {}, f"item_id: {RULE}"),
     ("/v1/items/85123A/similar", {"k": -1}, "k: Input should be greater than or equal to 1"),
     (USERS_PATH, {"kk": 3}, "kk: Extra inputs are not permitted"),
     ("/v1/items/85123A/similar", {"exclude": "1"}, "exclude: Extra inputs are not permitted"),
@@ -197,7 +201,9 @@ def test_health_and_ready_need_no_key(keyed_api):
 
 
 def test_short_api_keys_are_refused_at_start(settings_for, published):
-    with pytest.raises(ValueError, match="every API key must be at least 16 characters long"):
+    with pytest.raises(
+        ValueError, match=r"RECS_API_KEYS: key 1 of 1 is shorter than 16 characters \(keys are"
+    ):
         settings_for(published, api_keys="short")
 
 

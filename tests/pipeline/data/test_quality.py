@@ -24,7 +24,7 @@ def test_quality_summary_counts_what_the_run_saw(load):
     assert (quality.first_event, quality.last_event) == ("2026-01-01 00:00:00", "2026-01-04 00:00:00")
     text = quality.text()
     assert "rows in 5: loaded 4, quarantined 1 (unknown event_type 1)" in text
-    assert "changed files not loaded: g" in text
+    assert "grown files, their added rows loaded: g" in text
 
 
 def test_flow_task_prints_and_returns_the_summary(load, tmp_path, capsys):

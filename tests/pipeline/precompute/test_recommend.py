@@ -132,3 +132,19 @@ def test_similar_items_excludes_the_item_itself_and_ranks_by_cosine():
     cosine = unit @ unit.T
     np.fill_diagonal(cosine, -np.inf)
     np.testing.assert_array_equal(top.ids, np.argsort(-cosine, axis=1, kind="stable")[:, :5])
+
+
+def test_a_segment_named_global_or_unservable_never_replaces_the_global_list():
+    """Issue #12, item 9: a data segment called "global" would have overwritten the global popular list."""
+    import pandas as pd
+
+    from pipeline.precompute.recommend import popular_by_segment
+
+    # users 0-2 like item 0, users 3-4 (segment "global") like item 1 only
+    rows, cols = [0, 1, 2, 3, 4], [0, 0, 0, 1, 1]
+    user_items = sp.csr_matrix((np.ones(5, dtype=np.float32), (rows, cols)), shape=(5, 2))
+    segments = pd.Series(["FR", "FR", "a,b", "global", "global"], index=range(5))
+    popular = popular_by_segment(user_items, segments, k=2)
+    assert sorted(popular) == ["FR", "global"]  # "a,b" breaks the id rule: it could never be asked for
+    assert popular["global"].ids[0].tolist() == [0, 1]  # every user's counts, item 0 first
+    assert popular["FR"].ids[0].tolist()[:1] == [0]
