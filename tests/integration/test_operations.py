@@ -35,20 +35,8 @@ def days(tmp_path):
 
 
 @pytest.fixture
-def settings(tmp_path, local_aws, table_name):
-    from pipeline.settings import load_settings
-
-    return load_settings(
-        warehouse=tmp_path / "warehouse.duckdb",
-        artifacts_dir=tmp_path / "artifacts",
-        table_name=table_name,
-        aws_endpoint_url=local_aws.endpoint_url,
-        holdout_days=2,
-        k=10,
-        similar_k=5,
-        min_lift_over_popular=-1.0,
-        publish_workers=2,
-    )
+def settings(run_settings):
+    return run_settings(k=10, similar_k=5)
 
 
 def raw_events(settings) -> int:

@@ -13,20 +13,8 @@ TINY = SyntheticSpec(events=3_000, users=150, items=60, days=6, clusters=4, seed
 
 
 @pytest.fixture
-def settings(tmp_path, local_aws, table_name):
-    from pipeline.settings import load_settings
-
-    return load_settings(
-        warehouse=tmp_path / "warehouse.duckdb",
-        artifacts_dir=tmp_path / "artifacts",
-        table_name=table_name,
-        aws_endpoint_url=local_aws.endpoint_url,
-        holdout_days=2,
-        k=5,
-        similar_k=3,
-        min_lift_over_popular=-1.0,
-        publish_workers=2,
-    )
+def settings(run_settings):
+    return run_settings(k=5, similar_k=3)
 
 
 def test_a_missing_or_empty_day_folder_is_an_empty_day(tmp_path, settings, dynamodb, prefect_harness):
