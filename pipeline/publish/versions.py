@@ -1,7 +1,7 @@
 """Operating published versions: list them, roll back, and look at an answer as the API gives it.
 
 Plain functions over a DynamoDB client and a table name; ``recs versions``, ``recs
-rollback`` and ``recs show-user`` (pipeline/cli.py) print what they return.
+rollback`` and ``recs show-user`` (pipeline/cli/serving.py) print what they return.
 """
 
 from __future__ import annotations
