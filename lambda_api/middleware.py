@@ -4,7 +4,8 @@
 reference and no stack trace, and gives every answer without one a
 ``Cache-Control: no-store``. ``ConfiguredCORS`` reads the CORS settings on the
 first request (not at import) and adds Starlette's CORS middleware when origins
-are configured.
+are configured; while the settings do not validate it passes requests through, so
+``/health``, which reads nothing, answers on a misconfigured container.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import json
 import logging
 import uuid
 
+from pydantic import ValidationError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from lambda_api.deps import API_KEY_HEADER, Runtime
@@ -68,7 +70,11 @@ class ConfiguredCORS:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if self._inner is None:
-            self._inner = self._build()
+            try:
+                self._inner = self._build()
+            except ValidationError:  # a misconfigured container: its routes say so, /health still answers
+                await self.app(scope, receive, send)  # and the next request tries the settings again
+                return
         await self._inner(scope, receive, send)
 
     def _build(self) -> ASGIApp:
