@@ -9,7 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from lambda_api import auth
+from lambda_api import api_docs, auth
 from lambda_api.deps import Runtime
 from lambda_api.docs import docs
 from lambda_api.middleware import ConfiguredCORS, ErrorBoundary
@@ -46,6 +46,7 @@ def create_app(settings: ApiSettings | None = None, store: RecommendationStore |
         docs_url=None,  # lambda_api.docs serves /docs from the installed wheel, not a CDN
         redoc_url=None,  # ReDoc has no wheel of its assets; /docs covers it
         redirect_slashes=False,  # a redirect's Location would be built from the client's Host header
+        openapi_tags=api_docs.TAGS,
     )
     app.state.runtime = runtime = Runtime(settings, store)
     app.include_router(router)

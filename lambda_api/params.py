@@ -75,6 +75,7 @@ class SimilarQuery(BaseModel):
         ge=1,
         le=contract.MAX_K,
         description="how many items (default RECS_DEFAULT_K; at most what was published)",
+        examples=[10],
         json_schema_extra=_without_null,
     )
 

@@ -12,11 +12,11 @@ from fastapi import APIRouter, Depends, HTTPException, Response
 from starlette.convertors import Convertor, register_url_convertor
 
 import contract
+from lambda_api import api_docs
 from lambda_api.deps import API_KEY_HEADER, Rt, Runtime, Store, require_api_key
 from lambda_api.params import MAX_EXCLUDE, ItemId, SimilarParams, UserId, UserParams
 from lambda_api.schemas import (
     CacheStats,
-    ErrorBody,
     Health,
     RankedAnswer,
     Ready,
@@ -29,10 +29,17 @@ from lambda_api.store import Lookup
 if TYPE_CHECKING:
     from lambda_api.settings import ApiSettings
 
+# each with an example of the error (a real request's detail) and the headers it carries: lambda_api.api_docs
 ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"model": ErrorBody, "description": "missing or wrong X-API-Key (when keys are configured)"},
-    422: {"model": ErrorBody, "description": "a parameter breaks its rule"},
-    503: {"model": ErrorBody, "description": "nothing published, or DynamoDB unreadable and nothing cached"},
+    401: api_docs.error_response(
+        "missing or wrong X-API-Key (when keys are configured)", api_docs.UNAUTHORIZED
+    ),
+    422: api_docs.error_response("a parameter breaks its rule", api_docs.INVALID),
+    503: api_docs.error_response(
+        "nothing published, or DynamoDB unreadable and nothing cached",
+        api_docs.UNAVAILABLE,
+        api_docs.RETRY_AFTER,
+    ),
 }
 
 
@@ -55,26 +62,31 @@ router = APIRouter()
 keyed = APIRouter(dependencies=[Depends(require_api_key)], responses=ERRORS)
 
 
-@router.get("/health", response_model=Health)
+@router.get("/health", response_model=Health, tags=[api_docs.OPERATIONS])
 async def health() -> Health:
     """The process is up."""
     return Health()
 
 
-@router.get("/ready", response_model=Ready, responses={503: ERRORS[503]})
+@router.get("/ready", response_model=Ready, responses={503: ERRORS[503]}, tags=[api_docs.OPERATIONS])
 async def ready(runtime: Rt) -> Ready:
     """The table is reachable and a version is published: the version this container serves."""
     pointer = await runtime.blocking(runtime.store.probe)
     return Ready(model_version=pointer.version, k=pointer.k)
 
 
-@keyed.get("/stats", response_model=CacheStats)
+@keyed.get("/stats", response_model=CacheStats, tags=[api_docs.OPERATIONS])
 async def stats(store: Store) -> CacheStats:
     """Cache hits, misses and the served version of this container."""
     return CacheStats(**store.snapshot())
 
 
-@keyed.get("/v1/users/{user_id:id}/recommendations", response_model=UserRecommendations)
+@keyed.get(
+    "/v1/users/{user_id:id}/recommendations",
+    response_model=UserRecommendations,
+    responses={200: api_docs.answer()},
+    tags=[api_docs.RECOMMENDATIONS],
+)
 async def user_recommendations(user_id: UserId, query: UserParams, runtime: Rt) -> Response:
     """Top-k items for a user, or the popular fallback (of the segment, if given) for an unknown user."""
     found = await _find(runtime, runtime.store.for_user, user_id, query.segment)
@@ -90,7 +102,12 @@ async def user_recommendations(user_id: UserId, query: UserParams, runtime: Rt) 
     return _respond(body, found, runtime.settings, bool(await runtime.api_keys()))
 
 
-@keyed.get("/v1/items/{item_id:id}/similar", response_model=SimilarItems)
+@keyed.get(
+    "/v1/items/{item_id:id}/similar",
+    response_model=SimilarItems,
+    responses={200: api_docs.answer()},
+    tags=[api_docs.RECOMMENDATIONS],
+)
 async def similar_items(item_id: ItemId, query: SimilarParams, runtime: Rt) -> Response:
     """Items similar to an item, or the popular fallback for an item the model does not know."""
     found = await _find(runtime, runtime.store.for_item, item_id)
