@@ -20,6 +20,7 @@ from pipeline.data.ingest import IngestReport, ingest
 from pipeline.data.interactions import Interactions
 from pipeline.model import artifact, evaluate, gate, html_report, report, train, tune
 from pipeline.model.artifact import ArtifactMeta
+from pipeline.model.examples import report_section
 from pipeline.ops import plan, retries
 from pipeline.ops.concurrency import one_run_at_a_time
 from pipeline.precompute import recommend, shard
@@ -204,11 +205,11 @@ def save_artifact(
 
 
 @task(**task_defaults)
-def write_report(path: Path) -> Path:
+def write_report(path: Path, model, data: Interactions, settings: PipelineSettings) -> Path:
     """The run report into the artifact directory, and its key table and text as Prefect artifacts."""
     meta = artifact.load_meta(path.parent, path.name)
     history = artifact.history(path.parent)
-    page = report.write_report(path, meta, history)
+    page = report.write_report(path, meta, history, report_section(model, data, settings))
     html_report.write_html(page)  # report.html beside it, and the index over versions
     html_report.write_index(path.parent, [m for m in history if m.version != meta.version] + [meta])
     create_table_artifact(
@@ -312,7 +313,7 @@ def nightly(
     model = fit_model(data, settings, tuning.best)
     version = artifact.new_version()
     path = save_artifact(version, model, data, settings, evaluation, decision, tuning)
-    page = write_report(path)
+    page = write_report(path, model, data, settings)
     log.info("artifact %s saved to %s, report %s", version, path, page)
     users, items = data.shape
     summary = RunSummary(

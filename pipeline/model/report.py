@@ -164,8 +164,9 @@ def _save(fig, path: Path) -> Path:
     return path
 
 
-def render_markdown(meta: ArtifactMeta, history: Sequence[dict], plots: dict) -> str:
-    """The report's Markdown text; ``plots`` maps a plot name to its file name."""
+def render_markdown(meta: ArtifactMeta, history: Sequence[dict], plots: dict, examples: str = "") -> str:
+    """The report's Markdown text; ``plots`` maps a plot name to its file name; ``examples`` is the
+    example lists' section (``examples.markdown``), shown after the slices."""
     evaluation, gate, tuning = meta.evaluation, meta.gate, meta.tuning
     headline = evaluation.headline
     decision = "PASSED" if gate.passed else "REFUSED"
@@ -179,6 +180,7 @@ def render_markdown(meta: ArtifactMeta, history: Sequence[dict], plots: dict) ->
         f"## Slices ({headline})",
         markdown_table(slice_rows(evaluation)),
         f"![slices]({plots['slices']})",
+        *([examples] if examples else []),
         "## Popularity of recommended vs interacted items",
         f"![popularity]({plots['popularity']})",
     ]
@@ -199,10 +201,13 @@ def render_markdown(meta: ArtifactMeta, history: Sequence[dict], plots: dict) ->
     return "\n\n".join(parts) + "\n"
 
 
-def write_report(directory: Path, meta: ArtifactMeta, past: Sequence[ArtifactMeta] = ()) -> Path:
+def write_report(
+    directory: Path, meta: ArtifactMeta, past: Sequence[ArtifactMeta] = (), examples: str = ""
+) -> Path:
     """Write report.md and its plots into ``directory`` (the version's artifact); returns report.md.
 
     ``past`` is the meta of earlier versions (``artifact.history``); this run is appended to it.
+    ``examples``: the example lists' Markdown section, if any.
     """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
@@ -218,5 +223,5 @@ def write_report(directory: Path, meta: ArtifactMeta, past: Sequence[ArtifactMet
     if points:
         plots["history"] = plot_history(points, evaluation.headline, directory / "history.png").name
     path = directory / "report.md"
-    path.write_text(render_markdown(meta, points, plots))
+    path.write_text(render_markdown(meta, points, plots, examples))
     return path

@@ -15,7 +15,7 @@ from lambda_api.handler import handler
 from lambda_api.settings import get_settings
 from pipeline.data import warehouse
 from pipeline.flow import nightly
-from pipeline.model import artifact
+from pipeline.model import artifact, lookup
 from pipeline.settings import load_settings
 from tests.paths import SAMPLE
 
@@ -174,5 +174,9 @@ def test_the_run_writes_its_web_report_and_the_index_over_versions(run):
     page = settings.artifacts_dir / summary.model_version / "report.html"
     text = page.read_text()
     assert f"Run report: model {summary.model_version}" in text and text.count("data:image/png;base64,") >= 3
+    examples = text[text.index("Example lists") :]
+    names = lookup.item_names(settings.item_names)
+    assert "cold (&lt;= 3 items)" in examples and "we suggest" in examples
+    assert sum(name in examples for name in names.values()) >= 5  # items shown by their catalog names
     index = (settings.artifacts_dir / "index.html").read_text()
     assert f'href="{summary.model_version}/report.html"' in index

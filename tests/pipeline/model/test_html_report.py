@@ -7,7 +7,7 @@ import re
 import pytest
 
 from pipeline.data.splits import split_per_user
-from pipeline.model import evaluate, html_report, report, train
+from pipeline.model import evaluate, examples, html_report, report, train
 from pipeline.model.gate import GateCheck, GateDecision
 from pipeline.settings import ALSParams
 from tests import browser
@@ -21,7 +21,10 @@ MATPLOTLIB_BLUE = (31, 119, 180)  # the first colour of matplotlib's cycle: the 
 def site(tmp_path_factory):
     """Two versions' artifacts with their reports, the HTML pages and the index."""
     holdout = split_per_user(synthetic_interactions(), 0.2, seed=0)
-    evaluation = evaluate.evaluate_candidate(train.fit(holdout.train, PARAMS), holdout, 10, [5])
+    model = train.fit(holdout.train, PARAMS)
+    evaluation = evaluate.evaluate_candidate(model, holdout, 10, [5])
+    names = {item: f"NAMED ITEM {item}" for item in holdout.train.item_ids.tolist()}
+    shown = examples.markdown(examples.example_lists(model, holdout.train, None, None), names)
     weaker = ALSParams(factors=2, regularization=1.0, iterations=1)
     older = evaluate.evaluate_candidate(train.fit(holdout.train, weaker), holdout, 10, [5])
     root = tmp_path_factory.mktemp("artifacts")
@@ -32,7 +35,7 @@ def site(tmp_path_factory):
     ]
     pages = {}
     for i, meta in enumerate(metas):
-        markdown_page = report.write_report(root / meta.version, meta, metas[:i])
+        markdown_page = report.write_report(root / meta.version, meta, metas[:i], shown if i else "")
         pages[meta.version] = html_report.write_html(markdown_page)
     return root, pages, html_report.write_index(root, metas), metas
 
@@ -70,6 +73,7 @@ def test_in_a_browser_the_plots_are_drawn_and_the_figures_shown(site, tmp_path):
     page = browser.dom(url)
     ndcg = metas[1].evaluation.overall["model"]["ndcg@10"]
     assert f"{ndcg:.4f}" in page and "Quality gate PASSED" in page
+    assert "Example lists" in page and "we suggest" in page and page.count("NAMED ITEM") >= 10
     assert page.count("<img") == 4
     shot = browser.screenshot(url, tmp_path / "report.png")
     assert browser.pixels_near(shot, MATPLOTLIB_BLUE) > 5000  # bars and lines drawn, not broken images
