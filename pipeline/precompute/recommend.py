@@ -7,7 +7,7 @@ has fewer than k candidates left after filtering (a user who has seen almost eve
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,7 +17,7 @@ from implicit.cpu.als import AlternatingLeastSquares
 from threadpoolctl import threadpool_limits
 
 import contract
-from pipeline.precompute import scoring
+from pipeline.precompute import progress, scoring
 
 log = logging.getLogger(__name__)
 
@@ -54,26 +54,33 @@ def top_k_for_users(
     k: int,
     users: np.ndarray | None = None,
     threads: int | None = None,
+    on_block: Callable[[int], None] | None = None,
 ) -> TopK:
     """Each user's k best-scoring items that the user has not interacted with yet.
 
     For a factor model (ALS) this is exact: the same items as ranking every item by
     ``user_factors @ item_factors.T`` (ties: lower item index first), computed by
     ``scoring.top_k``. Other implicit models (e.g. item kNN) use their own batch ``recommend``.
+    ``on_block`` is called with the number of users of each finished block (a progress bar).
     """
     if getattr(model, "item_factors", None) is None:
-        return recommend_batches(model, user_items, k, users)
+        return recommend_batches(model, user_items, k, users, on_block=on_block)
     if users is None:
         query, seen = model.user_factors, user_items
     else:
         users = np.asarray(users)
         query, seen = model.user_factors[users], user_items[users]
-    ids, scores = scoring.top_k(query, model.item_factors, k, seen, threads=threads)
+    ids, scores = scoring.top_k(query, model.item_factors, k, seen, threads=threads, on_block=on_block)
     return _padded(ids, scores)
 
 
 def recommend_batches(
-    model, user_items: sp.csr_matrix, k: int, users: np.ndarray | None = None, batch_size: int = 4096
+    model,
+    user_items: sp.csr_matrix,
+    k: int,
+    users: np.ndarray | None = None,
+    batch_size: int = 4096,
+    on_block: Callable[[int], None] | None = None,
 ) -> TopK:
     """Top k through implicit's own batch ``model.recommend`` (any implicit model), BLAS on one thread."""
     users = np.arange(user_items.shape[0]) if users is None else np.asarray(users)
@@ -87,18 +94,23 @@ def recommend_batches(
                 userid, user_items[userid], N=k, filter_already_liked_items=True
             )
             ids[block, : block_ids.shape[1]], scores[block, : block_ids.shape[1]] = block_ids, block_scores
+            if on_block is not None:
+                on_block(len(block))
     invalid = scores <= -np.finfo(np.float32).max  # implicit's mark of a filtered item
     ids[invalid], scores[invalid] = -1, 0.0
     return _padded(ids, scores)
 
 
 def similar_items(model: AlternatingLeastSquares, k: int, threads: int | None = None) -> TopK:
-    """Each item's k most similar other items by cosine of the item factors."""
+    """Each item's k most similar other items by cosine of the item factors (a bar on a terminal)."""
     factors = np.asarray(model.item_factors, dtype=np.float32)
     norms = np.linalg.norm(factors, axis=1, keepdims=True)
     unit = factors / np.maximum(norms, 1e-10)
     itself = sp.identity(len(factors), dtype=np.float32, format="csr")
-    ids, scores = scoring.top_k(unit, unit, min(k, len(factors) - 1) or 1, itself, threads=threads)
+    with progress.terminal_bar(len(factors), "similar items", "items") as bar:
+        ids, scores = scoring.top_k(
+            unit, unit, min(k, len(factors) - 1) or 1, itself, threads=threads, on_block=bar.update
+        )
     return _padded(ids, scores)
 
 

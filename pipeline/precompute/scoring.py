@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import numba
@@ -240,6 +241,7 @@ def top_k(
     block_rows: int = 512,
     tile_items: int = 512,
     scan_by_norm: bool = True,
+    on_block: Callable[[int], None] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The k highest ``query @ items.T`` scores per query row, skipping the row's ``exclude`` items.
 
@@ -247,7 +249,8 @@ def top_k(
     row with fewer than k allowed items) and float32 scores, best first. ``threads``
     workers (default: every core) take blocks of ``block_rows`` rows; each scores
     ``tile_items`` items at a time (512 x 512 float32 = 1 MiB, measured fastest on a
-    2-core machine: see docs/benchmarks.md).
+    2-core machine: see docs/benchmarks.md). ``on_block``, if given, is called on this thread with
+    the number of query rows of each finished block (a progress bar's ``update``).
     """
     if query.ndim != 2 or items.ndim != 2 or query.shape[1] != items.shape[1]:
         raise ValueError(
@@ -280,17 +283,20 @@ def top_k(
     tile_items = min(tile_items, n_items)
     threads = threads or default_threads()
 
-    def run_block(start: int) -> None:
+    def run_block(start: int) -> int:
         stop = start + block_rows
         buffer = np.empty(block_rows * tile_items, np.float32)
         _block_top_k(
             query[start:stop], items, order, position, indptr, indices, start, k, tile_items, buffer,
             ids[start:stop], scores[start:stop],
         )  # fmt: skip
+        return max(0, min(block_rows, n_rows - start))  # the padding rows are not the caller's
 
     # one call at a time per process: the BLAS thread limit is process-wide, and a concurrent
     # call leaving its ``threadpool_limits`` would hand this one a multi-threaded BLAS, which
     # splits the product differently and changes the last bit of some scores
     with _ONE_AT_A_TIME, threadpool_limits(1, "blas"), ThreadPoolExecutor(threads) as pool:
-        list(pool.map(run_block, range(0, padded, block_rows)))
+        for rows in pool.map(run_block, range(0, padded, block_rows)):
+            if on_block is not None:
+                on_block(rows)
     return ids[:n_rows], scores[:n_rows]

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 import scipy.sparse as sp
 
+from pipeline.precompute import progress
 from pipeline.precompute.recommend import Precomputed, TopK, top_k_for_users
 
 
@@ -26,8 +27,10 @@ def ranges(n: int, shards: int) -> list[range]:
 
 
 def score_range(model, seen: sp.csr_matrix, k: int, users: range, threads: int | None = None) -> TopK:
-    """Top k of the users in ``users`` (a shard), as rows 0..len(users)."""
-    return top_k_for_users(model, seen, k, np.arange(users.start, users.stop), threads=threads)
+    """Top k of the users in ``users`` (a shard), as rows 0..len(users); a bar on a terminal."""
+    rows = np.arange(users.start, users.stop)
+    with progress.terminal_bar(len(users), f"score users {users.start}-{users.stop}", "users") as bar:
+        return top_k_for_users(model, seen, k, rows, threads=threads, on_block=bar.update)
 
 
 def concat(parts: Sequence[TopK]) -> TopK:
