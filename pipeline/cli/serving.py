@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
-from pipeline.cli import common
+import contract
+from pipeline.cli import common, ids
 
 EXAMPLES = {
     "versions": "recs versions --config sample_data/retail.toml",
@@ -46,7 +47,7 @@ def cmd_show_user(args: argparse.Namespace) -> int:
     from pipeline.publish.versions import show_user
 
     client, table = _table_client(args)
-    common.print_json(show_user(client, table, args.user_id, args.k))
+    common.print_json(show_user(client, table, args.user_id, args.k, args.segment))
     return 0
 
 
@@ -62,7 +63,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     back.set_defaults(func=cmd_rollback)
 
     show = sub.add_parser("show-user", help="print what the API answers for a user")
-    show.add_argument("user_id", help="the user id, as the API takes it")
-    show.add_argument("--k", type=int, help="how many items (default: all stored)")
+    show.add_argument("user_id", type=ids.user_id, help="the user id, as the API takes it (the same id rule)")
+    show.add_argument("--k", type=ids.k, help=f"how many items, 1 to {contract.MAX_K} (default: all stored)")
+    show.add_argument(
+        "--segment", type=ids.segment, help="for a user the model does not know: this segment's popular list"
+    )
     common.add_config(show)
     show.set_defaults(func=cmd_show_user)

@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+import contract
 from pipeline.cli import main
 from pipeline.publish import versions, writer
 from tests.pipeline.publish.fixtures import expected_user_list, make_precomputed, pointer_version
@@ -74,3 +75,55 @@ def test_recs_versions_on_a_missing_table_names_it(monkeypatch, local_aws, table
     monkeypatch.setenv("RECS_AWS_ENDPOINT_URL", local_aws.endpoint_url)
     assert main(["versions"]) == 1
     assert f"DynamoDB table {table_name} does not exist" in capsys.readouterr().err
+
+
+HOSTILE_IDS = [
+    "a,b",
+    " 18227",
+    "18227 ",
+    "\x1b[31mred",
+    "a\nb",
+    "tab\tid",
+    "",
+    "x" * 3000,
+    "\u200b\x00",
+]
+
+
+@pytest.mark.parametrize("bad", HOSTILE_IDS, ids=repr)
+def test_recs_show_user_refuses_an_id_the_api_refuses_before_reading_anything(bad, capsys):
+    with pytest.raises(SystemExit) as stop:  # argparse's usage error: no settings, no table read
+        main(["show-user", bad])
+    assert stop.value.code == 2
+    err = capsys.readouterr().err
+    problem = contract.id_problem(bad)
+    assert problem and f"argument user_id: user id {repr(bad[:40])}" in err and problem in err
+    assert "the API answers 422" in err
+    assert "\x1b" not in err and "\x00" not in err and len(err) < 800  # escaped, shortened, never echoed raw
+
+
+@pytest.mark.parametrize("odd", ["user@example.com", "a/b", "#1", "ünï cödé", "名前", "x" * 256])
+def test_recs_show_user_takes_every_id_the_api_takes(published, odd, capsys):
+    assert contract.id_problem(odd) is None
+    assert main(["show-user", odd]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["user_id"] == odd and shown["source"] == "fallback"
+
+
+@pytest.mark.parametrize(
+    ("k", "said"),
+    [("0", "k must be from 1 to 200, got 0"), ("201", "got 201"), ("-3", "got -3"), ("five", "whole number")],
+)
+def test_recs_show_user_holds_k_to_the_api_bounds(k, said, capsys):
+    with pytest.raises(SystemExit):
+        main(["show-user", "18227", f"--k={k}"])
+    assert said in capsys.readouterr().err
+
+
+def test_recs_show_user_segment_follows_the_id_rule_and_picks_the_fallback(published, capsys):
+    with pytest.raises(SystemExit):
+        main(["show-user", "new", "--segment", "France,Spain"])
+    assert "argument --segment: segment 'France,Spain' must be" in capsys.readouterr().err
+    assert main(["show-user", "someone-new", "--segment", "nowhere", "--k", "2"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["segment"] == "global" and len(shown["items"]) == 2
