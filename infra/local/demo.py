@@ -135,6 +135,6 @@ def next_steps(workdir: Path) -> str:
         "\nnext:\n"
         "  # a list, offline, from the artifact the demo wrote\n"
         f"  {env} .venv/bin/recs recommend 18227 --config sample_data/retail.toml\n"
-        f"  # the run report: {workdir / 'artifacts'}/<version>/report.md\n"
+        f"  # the run reports, in a browser: {workdir / 'artifacts'}/index.html\n"
         "  # your own data: .venv/bin/recs evaluate --events YOUR_FILES... --json"
     )
