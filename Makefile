@@ -3,17 +3,30 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+# the pinned versions of every dependency (make constraints refreshes them; CONSTRAINTS= installs without)
+CONSTRAINTS ?= constraints.txt
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export DO_NOT_TRACK := 1
 
-.PHONY: demo test bench clean replay
+.PHONY: demo test bench clean replay constraints
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(CONSTRAINTS)
 	@$(PYTHON) -c 'import sys; sys.exit("Python 3.11 or newer is needed, found " + sys.version.split()[0]) if sys.version_info < (3, 11) else None'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet $(if $(CONSTRAINTS),-c $(CONSTRAINTS)) -e '.[dev]'
 	@touch $(STAMP)
+
+# constraints.txt afresh: the dev extra resolved in a throwaway environment, frozen (the project itself left out)
+constraints:
+	rm -rf var/constraints-venv
+	$(PYTHON) -m venv var/constraints-venv
+	var/constraints-venv/bin/python -m pip install --quiet --upgrade pip
+	var/constraints-venv/bin/python -m pip install --quiet -e '.[dev]'
+	head -n 5 constraints.txt > var/constraints.new
+	var/constraints-venv/bin/python -m pip freeze --exclude-editable >> var/constraints.new
+	mv var/constraints.new constraints.txt
+	rm -rf var/constraints-venv
 
 # the demo keeps its Prefect database in var/ unless you point it at your own Prefect API
 demo: $(STAMP)
