@@ -31,7 +31,9 @@ class Example:
     lists: lookup.UserLists
 
 
-def pick_users(data: Interactions, segments: pd.Series | None, per_slice: int = PER_SLICE) -> list[tuple]:
+def pick_users(
+    data: Interactions, segments: pd.Series | None, per_slice: int = PER_SLICE
+) -> list[tuple[str, str]]:
     """(slice, user id) pairs: ``per_slice`` users of each slice, evenly spread over its rows."""
     rows = np.arange(data.shape[0])
     picked = []
