@@ -2,6 +2,12 @@
 
 Every retry loop of the job (Prefect's task retries, batched DynamoDB writes and reads)
 asks ``is_transient``; the waits between tries are ``backoff``'s.
+
+Who retries a call is decided once, here (``RETRIES``), so that each call has one retry layer
+and a bound such as ``publish_max_attempts`` counts HTTP requests: DynamoDB calls are tried
+once by botocore, because the job's own loops (``pipeline.publish.dynamo``: batches written and
+read back) and Prefect's task retries (``pipeline.ops.retries``) retry them; S3 calls, which the
+job does not retry itself, get botocore's adaptive retries.
 """
 
 from __future__ import annotations
@@ -29,14 +35,19 @@ THROTTLING = frozenset(
 _NOT_TRANSIENT_OS_ERRORS = (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError)
 
 
+# botocore's retries per service (others: DEFAULT_RETRIES); total_max_attempts counts the first try
+RETRIES: dict[str, dict] = {"dynamodb": {"total_max_attempts": 1, "mode": "standard"}}
+DEFAULT_RETRIES = {"max_attempts": 10, "mode": "adaptive"}  # 10 retries after the first try
+
+
 def client(service: str, settings: PipelineSettings):
-    """A client with adaptive retries; ``aws_endpoint_url`` (or ``AWS_ENDPOINT_URL``) redirects it."""
+    """A client retried as ``RETRIES`` says; ``aws_endpoint_url`` (or ``AWS_ENDPOINT_URL``) redirects it."""
     return boto3.client(
         service,
         region_name=settings.aws_region,
         endpoint_url=settings.aws_endpoint_url,
         config=Config(
-            retries={"max_attempts": 10, "mode": "adaptive"},
+            retries=RETRIES.get(service, DEFAULT_RETRIES),
             max_pool_connections=max(10, settings.publish_workers * 2),
         ),
     )

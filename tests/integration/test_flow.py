@@ -114,12 +114,15 @@ def test_the_api_answers_a_known_user_with_the_published_version(client, run, us
     assert [i["item_id"] for i in body["items"]] == list(user_rows[user_id].item_ids[:5])
 
 
-def test_an_unknown_user_gets_the_popular_fallback(client, run):
-    _, summary = run
+def test_an_unknown_user_gets_the_popular_fallback(client, run, dynamodb):
+    settings, summary = run
     body = client.get("/v1/users/nobody-we-know/recommendations", params={"k": K}).json()
     assert body["source"] == "fallback"
     assert body["model_version"] == summary.model_version
-    assert len(body["items"]) == K
+    key = contract.row_key(contract.popular_pk(), summary.model_version)
+    popular = contract.decode_row(dynamodb.get_item(TableName=settings.table_name, Key=key)["Item"])
+    assert [i["item_id"] for i in body["items"]] == list(popular.item_ids[:K])
+    assert [i["score"] for i in body["items"]] == pytest.approx(list(popular.scores[:K]))
 
 
 def test_k_beyond_what_was_precomputed_is_a_422_that_says_so(client, run):
@@ -180,3 +183,34 @@ def test_the_run_writes_its_web_report_and_the_index_over_versions(run):
     assert sum(name in examples for name in names.values()) >= 5  # items shown by their catalog names
     index = (settings.artifacts_dir / "index.html").read_text()
     assert f'href="{summary.model_version}/report.html"' in index
+
+
+def test_the_run_leaves_its_metrics_table_and_report_as_prefect_artifacts(run):
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    settings, summary = run
+    meta = artifact.load_meta(settings.artifacts_dir, summary.model_version)
+    with get_client(sync_client=True) as prefect:
+        found = {
+            key: [
+                a
+                for a in prefect.read_artifacts(
+                    artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key]))
+                )
+                if summary.model_version in (a.description or "")
+            ]
+            for key in ("nightly-metrics", "nightly-report")
+        }
+    (metrics,), (report,) = found["nightly-metrics"], found["nightly-report"]
+    assert metrics.description == f"Holdout metrics of {summary.model_version}: passed"
+    rows = {
+        row["list"]: row
+        for row in (json.loads(metrics.data) if isinstance(metrics.data, str) else metrics.data)
+    }
+    ndcg = f"ndcg@{meta.evaluation.k}"
+    assert rows["model"][ndcg] == pytest.approx(meta.evaluation.overall["model"][ndcg])
+    assert rows["popular"][ndcg] == pytest.approx(meta.evaluation.overall["popular"][ndcg])
+    assert report.description == f"Run {summary.model_version}"
+    assert f"Run report: model {summary.model_version}" in report.data
+    assert "data:image/png;base64," in report.data  # the plots travel inside the artifact

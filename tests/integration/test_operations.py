@@ -204,8 +204,8 @@ def test_recs_schedule_fires_a_cron_run_and_ctrl_c_stops_everything(days, tmp_pa
     import sys
 
     from infra.local.aws import free_port
+    from tests.integration.test_replay import processes_with
     from tests.paths import ROOT
-    from tests.test_replay import processes_with
 
     config = tmp_path / "nightly.toml"
     config.write_text(

@@ -20,8 +20,9 @@ class _Body:
         yield self._data
 
 
-def throttle(client, code: str = "ProvisionedThroughputExceededException") -> list[int]:
-    """From now on every DynamoDB request of ``client`` is answered 400 ``code`` (retries included).
+def throttle(client, code: str = "ProvisionedThroughputExceededException", operation: str = "") -> list[int]:
+    """From now on every DynamoDB request of ``client`` (of ``operation`` only, when given, e.g.
+    ``BatchWriteItem``) is answered 400 ``code`` (retries included).
 
     Returns a list that grows by one per request sent, to count them.
     """
@@ -33,7 +34,7 @@ def throttle(client, code: str = "ProvisionedThroughputExceededException") -> li
         headers = {"Content-Type": "application/x-amz-json-1.0", "x-amzn-RequestId": "throttled"}
         return AWSResponse(request.url, 400, headers, _Body(body))
 
-    client.meta.events.register("before-send.dynamodb", answer)
+    client.meta.events.register("before-send.dynamodb" + (f".{operation}" if operation else ""), answer)
     return sent
 
 
