@@ -18,6 +18,7 @@ from pipeline import aws
 from pipeline.data import interactions, quality, splits, warehouse
 from pipeline.data.ingest import IngestReport, ingest
 from pipeline.data.interactions import Interactions
+from pipeline.data.staging import LogShape
 from pipeline.model import artifact, evaluate, gate, html_report, report, train, tune
 from pipeline.model.artifact import ArtifactMeta
 from pipeline.ops import plan, retries
@@ -76,11 +77,12 @@ def ingest_events(
             con,
             events,
             settings.column_map,
-            list(settings.event_weights),
+            list(settings.all_event_weights()),
             settings.max_bad_fraction,
             s3_client=lambda: aws.client("s3", settings),
             on_changed_file=settings.on_changed_file,
             optional_sources=optional,
+            log_shape=LogShape.from_settings(settings),
         )
 
 

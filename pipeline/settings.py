@@ -16,7 +16,7 @@ from typing import Literal
 from pydantic import BaseModel, Field, field_validator
 from pydantic_settings import BaseSettings, EnvSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 
-REQUIRED_COLUMNS = ("user_id", "item_id", "event_type", "ts")
+REQUIRED_COLUMNS = ("user_id", "item_id", "ts")
 
 
 class ALSParams(BaseModel):
@@ -55,6 +55,13 @@ class PipelineSettings(BaseSettings):
 
     # ingest: the source column for each required event column, if it is named differently
     column_map: dict[str, str] = Field(default_factory=dict)
+    default_event_type: str = Field(
+        "interaction", min_length=1, description="the event type of a log without an event_type column; "
+        "it weighs event_weights' value for it, else 1",
+    )  # fmt: skip
+    ts_unit: Literal["auto", "s", "ms"] = Field(
+        "auto", description="a numeric ts: epoch seconds, milliseconds, or auto (by magnitude)"
+    )
 
     # interactions
     event_weights: dict[str, float] = Field(
@@ -117,14 +124,17 @@ class PipelineSettings(BaseSettings):
             raise ValueError("event_weights must give at least one event type a positive weight")
         return weights
 
+    def all_event_weights(self) -> dict[str, float]:
+        """``event_weights`` with the default event type (weight 1 unless ``event_weights`` names it)."""
+        return {self.default_event_type: 1.0} | self.event_weights
+
     @field_validator("column_map")
     @classmethod
     def _maps_known_columns(cls, column_map: dict[str, str]) -> dict[str, str]:
-        unknown = set(column_map) - set(REQUIRED_COLUMNS) - {"quantity", "price", "country"}
+        columns = (*REQUIRED_COLUMNS, "event_type", "quantity", "price", "country", "weight")
+        unknown = set(column_map) - set(columns)
         if unknown:
-            raise ValueError(
-                f"column_map keys must be event columns {REQUIRED_COLUMNS}, got {sorted(unknown)}"
-            )
+            raise ValueError(f"column_map keys must be event columns {columns}, got {sorted(unknown)}")
         return column_map
 
 

@@ -43,6 +43,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     from pipeline import aws
     from pipeline.data import warehouse
     from pipeline.data.ingest import ingest
+    from pipeline.data.staging import LogShape
 
     settings = common.settings(args, warehouse=args.db, max_bad_fraction=args.max_bad_fraction)
     with warehouse.connect(settings.warehouse) as con:
@@ -50,10 +51,11 @@ def cmd_ingest(args: argparse.Namespace) -> int:
             con,
             args.paths,
             settings.column_map,
-            list(settings.event_weights),
+            list(settings.all_event_weights()),
             settings.max_bad_fraction,
             s3_client=lambda: aws.client("s3", settings),
             on_changed_file=settings.on_changed_file,
+            log_shape=LogShape.from_settings(settings),
         )
     summary = report.as_dict()
     if args.json:
@@ -69,6 +71,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from pipeline.data import interactions, splits, warehouse
     from pipeline.data.ingest import ingest
     from pipeline.data.splits import SplitKind
+    from pipeline.data.staging import LogShape
     from pipeline.model import evaluate, report, tune
 
     settings = common.settings(args)
@@ -77,7 +80,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     split: SplitKind = args.split or ("time" if args.holdout_days else settings.holdout_split)
     days = args.holdout_days or settings.holdout_days
     with tempfile.TemporaryDirectory() as tmp, warehouse.connect(Path(tmp) / "events.duckdb") as con:
-        ingest(con, args.events, settings.column_map, list(settings.event_weights), settings.max_bad_fraction)
+        ingest(con, args.events, settings.column_map, list(settings.all_event_weights()),
+               settings.max_bad_fraction, log_shape=LogShape.from_settings(settings))  # fmt: skip
         rules = interactions.InteractionRules.from_settings(settings)
         holdout = splits.holdout(con, rules, split, days, args.test_fraction, args.seed)
         segments = interactions.user_segments(con, settings.segment_column, holdout.train.user_ids)
