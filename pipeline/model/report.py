@@ -58,13 +58,21 @@ def metric_rows(evaluation: Evaluation) -> list[dict]:
 
 
 def slice_rows(evaluation: Evaluation) -> list[dict]:
-    """One row per slice: users and the headline metric of each list."""
+    """One row per slice: users and the headline metric of each list, with its 95% confidence
+    interval (+-, when measured)."""
     key = evaluation.headline
     rows = []
     for name, lists in evaluation.slices.items():
         users = next(iter(lists.values()))["users"]
-        rows.append({"slice": name, "users": users} | {f"{lst} {key}": m[key] for lst, m in lists.items()})
+        rows.append(
+            {"slice": name, "users": users} | {f"{lst} {key}": _with_ci(m, key) for lst, m in lists.items()}
+        )
     return rows
+
+
+def _with_ci(metrics: dict[str, float], key: str) -> float | str:
+    ci = metrics.get(f"{key}_ci95")
+    return metrics[key] if ci is None else f"{metrics[key]:.4f} ± {ci:.4f}"
 
 
 def plot_metrics(evaluation: Evaluation, path: Path) -> Path:
@@ -92,13 +100,20 @@ def plot_slices(evaluation: Evaluation, path: Path) -> Path:
     fig, ax = plt.subplots(figsize=(9, 0.6 * len(slices) + 1.5))
     for i, name in enumerate(names):
         values = [evaluation.slices[s].get(name, {}).get(key, 0.0) for s in slices]
-        ax.barh(y + i * height, values, height, label=name)
-    ax.set_yticks(y + height * (len(names) - 1) / 2, slices)
+        errors = [evaluation.slices[s].get(name, {}).get(f"{key}_ci95", 0.0) for s in slices]
+        ax.barh(y + i * height, values, height, xerr=errors, capsize=2, label=name)
+    ax.set_yticks(
+        y + height * (len(names) - 1) / 2, [f"{s}\n({_slice_users(evaluation, s)} users)" for s in slices]
+    )
     ax.invert_yaxis()
     ax.set_xlabel(key)
     ax.set_title("Per slice: model vs baselines")
     ax.legend()
     return _save(fig, path)
+
+
+def _slice_users(evaluation: Evaluation, name: str) -> int:
+    return int(next(iter(evaluation.slices[name].values()))["users"])
 
 
 def plot_popularity(evaluation: Evaluation, path: Path) -> Path:
