@@ -40,6 +40,26 @@ class TuningSettings(BaseModel):
     seed: int = 0
 
 
+class GateSettings(BaseModel):
+    """The gate's checks past the headline metric (pipeline/model/gate.py): slices, coverage, churn."""
+
+    min_slice_users: int = Field(100, ge=1, description="slices with fewer test users are not judged")
+    max_slice_drop: float = Field(
+        0.25, ge=0, le=1, description="relative drop of a slice's NDCG below the served version refused"
+    )
+    min_coverage_ratio: float = Field(
+        0.5, ge=0, le=1, description="catalogue coverage at least this share of the served version's "
+        "(of item-kNN's when nothing is served)",
+    )  # fmt: skip
+    min_overlap: float = Field(
+        0.2, ge=0, le=1, description="overlap@k with the served version's lists below this is refused ..."
+    )
+    max_data_change: float = Field(
+        0.1, ge=0, description="... when users, items and interactions changed by at most this share"
+    )
+    churn_users: int = Field(2000, ge=1, description="users sampled to measure churn")
+
+
 class PipelineSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="RECS_", env_nested_delimiter="__", extra="forbid")
 
@@ -89,6 +109,7 @@ class PipelineSettings(BaseSettings):
         0.02, ge=0, le=1, description="relative NDCG drop below the published version the gate tolerates"
     )
     tuning: TuningSettings = Field(default_factory=TuningSettings)
+    gate: GateSettings = Field(default_factory=GateSettings)
 
     # precompute and publish
     k: int = Field(50, ge=1, le=200)

@@ -187,7 +187,9 @@ def render_markdown(meta: ArtifactMeta, history: Sequence[dict], plots: dict) ->
     parts = [
         f"# Run report: model {meta.version}",
         f"**Quality gate {decision}**: {gate.reason}",
-        markdown_table([c.model_dump() for c in gate.checks], ["name", "value", "needed", "passed"]),
+        markdown_table(
+            [c.model_dump() for c in gate.checks], ["name", "value", "needed", "passed", "detail"]
+        ),
         f"## Holdout metrics at k={evaluation.k}",
         markdown_table(metric_rows(evaluation)),
         f"![metrics]({plots['metrics']})",
