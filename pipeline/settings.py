@@ -27,15 +27,23 @@ class ALSParams(BaseModel):
     alpha: float = Field(2.0, gt=0)
     iterations: int = Field(15, ge=1, le=500)
     random_state: int = 42
+    scaling: Literal["linear", "log", "bm25"] = Field(
+        "linear", description="how weights become confidences (pipeline/model/scaling.py)"
+    )
 
 
 class TuningSettings(BaseModel):
-    """The budgeted ALS parameter search (pipeline/tune.py), run on a validation split of training data."""
+    """The budgeted ALS parameter search (pipeline/model/tune.py: Optuna TPE with pruning), run on a
+    validation split of training data."""
 
     enabled: bool = True
     every_days: float = Field(7.0, ge=0, description="search again after this long; 0: every run")
-    max_trials: int = Field(12, ge=1, le=1000)
-    max_seconds: float = Field(120.0, gt=0, description="no new trial starts after this long")
+    max_trials: int = Field(30, ge=1, le=1000)
+    max_seconds: float = Field(180.0, gt=0, description="no new trial starts after this long")
+    random_trials: int = Field(8, ge=1, description="trials drawn at random before TPE models the space")
+    prune_after_trials: int = Field(
+        4, ge=0, description="trials that run to the end before the median pruner stops hopeless ones"
+    )
     validation_fraction: float = Field(0.2, gt=0, lt=1)
     seed: int = 0
 

@@ -9,6 +9,7 @@ artifact's meta.json.
     slices.png           the headline metric per slice (cold, heavy, long tail, countries)
     popularity.png       share of recommendations vs interactions by item-popularity bucket
     history.png          the headline metric of every saved version
+    tuning.png           the search's best validation score so far, against trials and seconds
 """
 
 from __future__ import annotations
@@ -169,6 +170,27 @@ def plot_history(points: Sequence[dict], headline: str, path: Path) -> Path:
     return _save(fig, path)
 
 
+def plot_tuning(trials: Sequence[dict], metric: str, path: Path) -> Path:
+    """Best validation score so far against the trial number and against seconds since the start;
+    every trial's own score as dots (pruned trials as crosses, at their last reported score)."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.5), sharey=True)
+    best = [np.nan if t.get("best_so_far") is None else t["best_so_far"] for t in trials]
+    own = [np.nan if t.get(metric) is None else t[metric] for t in trials]
+    pruned = [t.get("state") == "pruned" for t in trials]
+    for ax, x, label in ((axes[0], [t["trial"] for t in trials], "trial"),
+                         (axes[1], [t.get("elapsed", 0.0) for t in trials], "seconds")):  # fmt: skip
+        ax.step(x, best, where="post", label="best so far")
+        for keep, marker, name in ((False, "o", "trial"), (True, "x", "pruned")):
+            chosen = [i for i, p in enumerate(pruned) if p == keep]
+            ax.scatter([x[i] for i in chosen], [own[i] for i in chosen], s=14, marker=marker, label=name)
+        ax.set_xlabel(label)
+    axes[0].set_ylabel(f"validation {metric}")
+    axes[0].legend()
+    fig.suptitle("Parameter search")
+    return _save(fig, path)
+
+
 def _save(fig, path: Path) -> Path:
     fig.tight_layout()
     fig.savefig(path, dpi=100)
@@ -206,6 +228,7 @@ def render_markdown(meta: ArtifactMeta, history: Sequence[dict], plots: dict) ->
             f"metric {tuning.metric} on a validation split of the training data",
             f"Winner: `{tuning.best.model_dump()}`",
             markdown_table(tuning.trials),
+            *([f"![tuning]({plots['tuning']})"] if "tuning" in plots else []),
         ]
     parts += [
         f"## {headline} across versions",
@@ -234,6 +257,10 @@ def write_report(directory: Path, meta: ArtifactMeta, past: Sequence[ArtifactMet
     }
     if points:
         plots["history"] = plot_history(points, evaluation.headline, directory / "history.png").name
+    if meta.tuning.source == "search" and any("best_so_far" in t for t in meta.tuning.trials):
+        plots["tuning"] = plot_tuning(
+            meta.tuning.trials, meta.tuning.metric or "", directory / "tuning.png"
+        ).name
     path = directory / "report.md"
     path.write_text(render_markdown(meta, points, plots))
     return path
