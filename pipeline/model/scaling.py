@@ -5,9 +5,10 @@ the scaling chooses ``r`` from the interaction weight ``w``:
 
 ``linear``  ``r = w`` (implicit's own behaviour)
 ``log``     ``r = log(1 + w)``: repeated interactions count, but less and less
-``bm25``    BM25 weighting of the item x user matrix (implicit's ``bm25_weight``, K1 = 100,
-            B = 0.8, as in its last.fm example): a user's weights are normalised by how much
-            that user does, and items every user touches count for less
+``bm25``    BM25 weighting with users as documents and items as terms (implicit's
+            ``bm25_weight`` on the user x item matrix, K1 = 100, B = 0.8): a user's weights are
+            normalised by how much that user does, and items most users touch count for less;
+            an entry never falls below ``BM25_FLOOR``, so no interaction is lost
 
 The scaling is one of the searched parameters (``ALSParams.scaling``); training applies the
 same one to the full data, so what was searched is what is served.
@@ -23,6 +24,7 @@ from implicit.nearest_neighbours import bm25_weight
 
 Scaling = Literal["linear", "log", "bm25"]
 SCALINGS: tuple[Scaling, ...] = ("linear", "log", "bm25")
+BM25_FLOOR = 1e-3  # idf is negative for an item every user touched
 
 
 def scaled(user_items: sp.csr_matrix, scaling: Scaling) -> sp.csr_matrix:
@@ -33,7 +35,8 @@ def scaled(user_items: sp.csr_matrix, scaling: Scaling) -> sp.csr_matrix:
         out = user_items.copy()
         out.data = np.log1p(np.maximum(out.data, 0)).astype(np.float32)
     elif scaling == "bm25":
-        out = sp.csr_matrix(bm25_weight(user_items.T.tocsr(), K1=100, B=0.8).T, dtype=np.float32)
+        out = sp.csr_matrix(bm25_weight(user_items, K1=100, B=0.8), dtype=np.float32)
+        out.data = np.maximum(out.data, BM25_FLOOR)
     else:
         raise ValueError(f"scaling must be one of {SCALINGS}, got {scaling!r}")
     out.data = np.maximum(out.data, 0)
