@@ -43,7 +43,7 @@ def write_matrix(scale: str, path: Path) -> dict:
 def _params() -> dict:
     from pipeline.settings import PipelineSettings
 
-    return PipelineSettings().als.model_dump()
+    return PipelineSettings().als.model_dump(exclude={"scaling"})  # implicit's own arguments (linear)
 
 
 def fit_ours(matrix_path: str, model_path: str | None = None) -> dict:

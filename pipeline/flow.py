@@ -18,7 +18,8 @@ from pipeline import aws
 from pipeline.data import interactions, quality, splits, warehouse
 from pipeline.data.ingest import IngestReport, ingest
 from pipeline.data.interactions import Interactions
-from pipeline.model import artifact, evaluate, gate, html_report, report, train, tune
+from pipeline.data.staging import LogShape
+from pipeline.model import artifact, churn, evaluate, gate, html_report, report, train, tune
 from pipeline.model.artifact import ArtifactMeta
 from pipeline.model.examples import report_section
 from pipeline.ops import plan, retries
@@ -77,11 +78,12 @@ def ingest_events(
             con,
             events,
             settings.column_map,
-            list(settings.event_weights),
+            list(settings.all_event_weights()),
             settings.max_bad_fraction,
             s3_client=lambda: aws.client("s3", settings),
             on_changed_file=settings.on_changed_file,
             optional_sources=optional,
+            log_shape=LogShape.from_settings(settings),
         )
 
 
@@ -176,10 +178,15 @@ def evaluate_model(
 
 @task(**task_defaults)
 def gate_candidate(
-    evaluation: evaluate.Evaluation, settings: PipelineSettings, served: Served
+    evaluation: evaluate.Evaluation, settings: PipelineSettings, served: Served, model=None, data=None
 ) -> gate.GateDecision:
-    """The quality gate's decision on the candidate, each check with its figures."""
-    return gate.decide(evaluation, settings, served.version)
+    """The quality gate's decision on the candidate, each check with its figures; with the model
+    to serve and its data, its churn against the served version's artifact too."""
+    measured = None
+    if served.version is not None and served.meta is not None and model is not None and data is not None:
+        old = artifact.load(settings.artifacts_dir, served.version)
+        measured = churn.against_served(old, model, data, settings.eval_k, settings.gate.churn_users)
+    return gate.decide(evaluation, settings, served.version, measured)
 
 
 @task(**task_defaults)
@@ -305,12 +312,13 @@ def nightly(
     holdout = load_holdout(settings)
     tuning = choose_params(holdout.train, settings)
     evaluation = evaluate_model(fit_model(holdout.train, settings, tuning.best), holdout, settings, served)
-    decision = gate_candidate(evaluation, settings, served)
-    log.info("quality gate: %s", decision.reason)
 
-    # 3. train the model to serve on every interaction, and keep it as a versioned artifact
+    # 3. train the model to serve on every interaction, gate it (its churn against the served lists
+    #    needs it), and keep it as a versioned artifact
     data_quality = summarize_data(settings, ingested, data)
     model = fit_model(data, settings, tuning.best)
+    decision = gate_candidate(evaluation, settings, served, model, data)
+    log.info("quality gate: %s", decision.reason)
     version = artifact.new_version()
     path = save_artifact(version, model, data, settings, evaluation, decision, tuning)
     page = write_report(path, model, data, settings)

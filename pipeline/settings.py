@@ -16,7 +16,7 @@ from typing import Literal
 from pydantic import BaseModel, Field, field_validator
 from pydantic_settings import BaseSettings, EnvSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 
-REQUIRED_COLUMNS = ("user_id", "item_id", "event_type", "ts")
+REQUIRED_COLUMNS = ("user_id", "item_id", "ts")
 
 
 class ALSParams(BaseModel):
@@ -27,17 +27,45 @@ class ALSParams(BaseModel):
     alpha: float = Field(2.0, gt=0)
     iterations: int = Field(15, ge=1, le=500)
     random_state: int = 42
+    scaling: Literal["linear", "log", "bm25"] = Field(
+        "linear", description="how weights become confidences (pipeline/model/scaling.py)"
+    )
 
 
 class TuningSettings(BaseModel):
-    """The budgeted ALS parameter search (pipeline/tune.py), run on a validation split of training data."""
+    """The budgeted ALS parameter search (pipeline/model/tune.py: Optuna TPE with pruning), run on a
+    validation split of training data."""
 
     enabled: bool = True
     every_days: float = Field(7.0, ge=0, description="search again after this long; 0: every run")
-    max_trials: int = Field(12, ge=1, le=1000)
-    max_seconds: float = Field(120.0, gt=0, description="no new trial starts after this long")
+    max_trials: int = Field(30, ge=1, le=1000)
+    max_seconds: float = Field(180.0, gt=0, description="no new trial starts after this long")
+    random_trials: int = Field(8, ge=1, description="trials drawn at random before TPE models the space")
+    prune_after_trials: int = Field(
+        4, ge=0, description="trials that run to the end before the median pruner stops hopeless ones"
+    )
     validation_fraction: float = Field(0.2, gt=0, lt=1)
     seed: int = 0
+
+
+class GateSettings(BaseModel):
+    """The gate's checks past the headline metric (pipeline/model/gate.py): slices, coverage, churn."""
+
+    min_slice_users: int = Field(100, ge=1, description="slices with fewer test users are not judged")
+    max_slice_drop: float = Field(
+        0.25, ge=0, le=1, description="relative drop of a slice's NDCG below the served version refused"
+    )
+    min_coverage_ratio: float = Field(
+        0.5, ge=0, le=1, description="catalogue coverage at least this share of the served version's "
+        "(of item-kNN's when nothing is served)",
+    )  # fmt: skip
+    min_overlap: float = Field(
+        0.2, ge=0, le=1, description="overlap@k with the served version's lists below this is refused ..."
+    )
+    max_data_change: float = Field(
+        0.1, ge=0, description="... when users, items and interactions changed by at most this share"
+    )
+    churn_users: int = Field(2000, ge=1, description="users sampled to measure churn")
 
 
 class PipelineSettings(BaseSettings):
@@ -55,6 +83,13 @@ class PipelineSettings(BaseSettings):
 
     # ingest: the source column for each required event column, if it is named differently
     column_map: dict[str, str] = Field(default_factory=dict)
+    default_event_type: str = Field(
+        "interaction", min_length=1, description="the event type of a log without an event_type column; "
+        "it weighs event_weights' value for it, else 1",
+    )  # fmt: skip
+    ts_unit: Literal["auto", "s", "ms"] = Field(
+        "auto", description="a numeric ts: epoch seconds, milliseconds, or auto (by magnitude)"
+    )
 
     # interactions
     event_weights: dict[str, float] = Field(
@@ -82,6 +117,7 @@ class PipelineSettings(BaseSettings):
         0.02, ge=0, le=1, description="relative NDCG drop below the published version the gate tolerates"
     )
     tuning: TuningSettings = Field(default_factory=TuningSettings)
+    gate: GateSettings = Field(default_factory=GateSettings)
 
     # precompute and publish
     k: int = Field(50, ge=1, le=200)
@@ -117,14 +153,17 @@ class PipelineSettings(BaseSettings):
             raise ValueError("event_weights must give at least one event type a positive weight")
         return weights
 
+    def all_event_weights(self) -> dict[str, float]:
+        """``event_weights`` with the default event type (weight 1 unless ``event_weights`` names it)."""
+        return {self.default_event_type: 1.0} | self.event_weights
+
     @field_validator("column_map")
     @classmethod
     def _maps_known_columns(cls, column_map: dict[str, str]) -> dict[str, str]:
-        unknown = set(column_map) - set(REQUIRED_COLUMNS) - {"quantity", "price", "country"}
+        columns = (*REQUIRED_COLUMNS, "event_type", "quantity", "price", "country", "weight")
+        unknown = set(column_map) - set(columns)
         if unknown:
-            raise ValueError(
-                f"column_map keys must be event columns {REQUIRED_COLUMNS}, got {sorted(unknown)}"
-            )
+            raise ValueError(f"column_map keys must be event columns {columns}, got {sorted(unknown)}")
         return column_map
 
 

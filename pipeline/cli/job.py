@@ -43,6 +43,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     from pipeline import aws
     from pipeline.data import warehouse
     from pipeline.data.ingest import ingest
+    from pipeline.data.staging import LogShape
 
     settings = common.settings(args, warehouse=args.db, max_bad_fraction=args.max_bad_fraction)
     with warehouse.connect(settings.warehouse) as con:
@@ -50,10 +51,11 @@ def cmd_ingest(args: argparse.Namespace) -> int:
             con,
             args.paths,
             settings.column_map,
-            list(settings.event_weights),
+            list(settings.all_event_weights()),
             settings.max_bad_fraction,
             s3_client=lambda: aws.client("s3", settings),
             on_changed_file=settings.on_changed_file,
+            log_shape=LogShape.from_settings(settings),
         )
     summary = report.as_dict()
     if args.json:
@@ -69,20 +71,26 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from pipeline.data import interactions, splits, warehouse
     from pipeline.data.ingest import ingest
     from pipeline.data.splits import SplitKind
+    from pipeline.data.staging import LogShape
     from pipeline.model import evaluate, report, tune
 
     settings = common.settings(args)
     trials = {"max_trials": args.trials} if args.trials else {}
-    budget = settings.tuning.model_copy(update={"seed": args.seed} | trials)
+    seed = {"seed": args.seed} if args.seed is not None else {}
+    budget = settings.tuning.model_copy(update=seed | trials)
     split: SplitKind = args.split or ("time" if args.holdout_days else settings.holdout_split)
     days = args.holdout_days or settings.holdout_days
+    k = args.k or settings.eval_k
+    test_fraction = args.test_fraction or settings.test_fraction
+    split_seed = settings.split_seed if args.seed is None else args.seed
     with tempfile.TemporaryDirectory() as tmp, warehouse.connect(Path(tmp) / "events.duckdb") as con:
-        ingest(con, args.events, settings.column_map, list(settings.event_weights), settings.max_bad_fraction)
+        ingest(con, args.events, settings.column_map, list(settings.all_event_weights()),
+               settings.max_bad_fraction, log_shape=LogShape.from_settings(settings))  # fmt: skip
         rules = interactions.InteractionRules.from_settings(settings)
-        holdout = splits.holdout(con, rules, split, days, args.test_fraction, args.seed)
+        holdout = splits.holdout(con, rules, split, days, test_fraction, split_seed)
         segments = interactions.user_segments(con, settings.segment_column, holdout.train.user_ids)
         evaluation, tuned = tune.tuned_evaluation(
-            holdout, budget, args.k, settings.als, (), segments, settings.use_gpu
+            holdout, budget, k, settings.als, tuple(settings.eval_ks), segments, settings.use_gpu
         )
     print(f"{split} split, {len(holdout.test_users)} test users; tuned in {len(tuned.trials)} trials")
     print(report.markdown_table(report.metric_rows(evaluation)))
@@ -158,10 +166,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     ev.add_argument("--events", nargs="+", required=True, help="event files or directories")
     ev.add_argument("--split", choices=["random-per-user", "time"], help="default: settings.holdout_split")
     held = ev.add_mutually_exclusive_group()
-    held.add_argument("--test-fraction", type=float, default=0.2, help="random split: share held out")
+    held.add_argument(
+        "--test-fraction", type=float, help="random split: share held out (settings.test_fraction)"
+    )
     held.add_argument("--holdout-days", type=int, help="time split: the last D days are held out")
-    ev.add_argument("--k", type=int, default=10, help="list length the metrics are taken at")
-    ev.add_argument("--seed", type=int, default=42, help="seed of the split and of the search")
+    ev.add_argument("--k", type=int, help="list length the metrics are taken at (default: settings.eval_k)")
+    ev.add_argument(
+        "--seed", type=int, help="seed of the split and of the search (default: split_seed, tuning.seed)"
+    )
     ev.add_argument("--trials", type=int, help="tuning budget in trials (default from settings)")
     common.add_config(ev)
     common.add_map(ev)

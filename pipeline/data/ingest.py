@@ -40,9 +40,11 @@ import duckdb
 from pipeline.data.changed import Loaded, OnChangedFile, grew_by_appending, loaded_entry, refuse_change
 from pipeline.data.mapping import SQL_PREFIX, checked_column_map
 from pipeline.data.sources import READERS, SourceFile, discover, staged_name
-from pipeline.data.staging import FILE, ROW, check_columns, id_types, staging_sql
+from pipeline.data.staging import FILE, ROW, LogShape, check_columns, id_types, staging_sql
 from pipeline.data.warehouse import extend_id_maps, one_row
 from pipeline.errors import IngestError
+
+PLAIN = LogShape()  # a log without an event type column is all "interaction"; numeric times by magnitude
 
 # nested session JSON lines (OTTO): one row per session, its events in a list
 SESSION_COLUMNS = {"session", "events"}
@@ -149,7 +151,7 @@ def parquet_rows(con: duckdb.DuckDBPyConnection, path: Path) -> int:
 
 
 def check_batch(
-    con: duckdb.DuckDBPyConnection, batch: Batch, column_map: dict[str, str]
+    con: duckdb.DuckDBPyConnection, batch: Batch, column_map: dict[str, str], log_shape: LogShape = PLAIN
 ) -> tuple[str, dict[str, str], dict[str, str]]:
     """The batch's flat SELECT, its columns (name -> SQL type) and column map, once each file has
     the required columns."""
@@ -158,16 +160,16 @@ def check_batch(
     if batch.parquet:  # checked file by file, so that the error names the file
         for name, path in zip(batch.names, batch.paths, strict=True):
             columns = describe(con, f"SELECT * FROM {reader_sql([path])}", name)
-            check_columns(name, [c for c in columns if c != "file_row_number"], column_map)
+            check_columns(name, [c for c in columns if c != "file_row_number"], column_map, log_shape)
     described = describe(con, flat, batch.label)
     available = {c: kind for c, kind in described.items() if c not in (ROW, FILE)}
     try:
-        check_columns(batch.label, list(available), column_map)
+        check_columns(batch.label, list(available), column_map, log_shape)
     except IngestError:
         if batch.paths[0].suffix.lower() == ".csv":  # DuckDB's sniffer, thrown by a ragged line,
             check_csv_shape(batch.names[0], batch.paths[0])  # takes the wrong row for the header
         raise
-    return flat, available, column_map
+    return flat, available, log_shape.completed(column_map, list(available))
 
 
 def check_csv_shape(name: str, path: Path) -> None:
@@ -189,14 +191,15 @@ def load_batch(
     column_map: dict[str, str],
     known_event_types: Sequence[str],
     max_bad_fraction: float,
+    log_shape: LogShape = PLAIN,
 ) -> list[tuple[int, int]]:
     """Append the batch's good rows, quarantine its bad ones; (loaded, quarantined) for each file.
 
     Runs inside the caller's transaction: an error leaves nothing of the batch behind.
     """
-    flat, available, column_map = check_batch(con, batch, column_map)
+    flat, available, column_map = check_batch(con, batch, column_map, log_shape)
     types = id_types(con, flat, available, column_map)
-    staged = f"({staging_sql(flat, list(available), column_map, known_event_types, types)})"
+    staged = f"({staging_sql(flat, list(available), column_map, known_event_types, types, log_shape)})"
     try:
         con.execute(f"DESCRIBE SELECT * FROM {staged}")
     except duckdb.Error as err:
@@ -211,7 +214,8 @@ def load_batch(
         good = one_row(
             con,
             f"""INSERT INTO raw_events
-                SELECT user_id, item_id, event_type, ts, quantity, price, country, {FILE}, {ROW}
+                    (user_id, item_id, event_type, ts, quantity, price, country, file_id, source_row, weight)
+                SELECT user_id, item_id, event_type, ts, quantity, price, country, {FILE}, {ROW}, weight
                 FROM {staged} WHERE reason IS NULL""",
         )[0]
         if footer is None or sum(footer) != good:  # footers spare this pass when every row is good
@@ -219,7 +223,7 @@ def load_batch(
                 f"""INSERT INTO quarantine
                     SELECT $names[({FILE} - {batch.first_id} + 1)::BIGINT], {ROW}, reason,
                            to_json(struct_pack(user_id, item_id, event_type, ts := ts_text, quantity,
-                                               price, country)),
+                                               price, country, weight := weight_text)),
                            now()
                     FROM {staged} WHERE reason IS NOT NULL""",
                 {"names": batch.names},
@@ -286,6 +290,7 @@ def ingest(
     s3_client: Callable[[], object] | None = None,
     on_changed_file: OnChangedFile = "fail",
     optional_sources: Collection[str] = (),
+    log_shape: LogShape = PLAIN,
 ) -> IngestReport:
     """Append every new file under ``sources`` to ``raw_events``; skip files already loaded.
 
@@ -294,6 +299,7 @@ def ingest(
     boto3 S3 client when a source is on S3 (default: ``boto3.client("s3")``). A file loaded
     before that changed fails the call, or has its added rows loaded (``pipeline.data.changed``).
     ``optional_sources`` may name no files (a scheduled day's folder that is missing or empty).
+    ``log_shape``: the event type of a file without that column, and how a numeric time is read.
     """
     report = IngestReport()
     column_map = checked_column_map(con, column_map or {})  # before any file is read
@@ -313,11 +319,13 @@ def ingest(
         with tempfile.TemporaryDirectory(prefix="recs-ingest-") as tmp:
             local = [s.fetch(Path(tmp) / staged_name(n, s.name)) for n, s in enumerate(new)]
             for batch in batches(new, local, first_id):
-                counts = load_batch(con, batch, column_map or {}, known_event_types, max_bad_fraction)
+                counts = load_batch(
+                    con, batch, column_map or {}, known_event_types, max_bad_fraction, log_shape
+                )
                 record_files(con, report, batch, [f for f in new if f.name in batch.names], counts)
             for n, (source, seen) in enumerate(grown, len(new)):
                 load_appended(con, report, source, seen, Path(tmp) / staged_name(n, source.name),
-                              (column_map, known_event_types, max_bad_fraction))  # fmt: skip
+                              (column_map, known_event_types, max_bad_fraction, log_shape))  # fmt: skip
         if new or grown:
             since = min([first_id] + [seen.file_id for _, seen in grown])
             report.new_users, report.new_items = extend_id_maps(con, since)
@@ -344,9 +352,9 @@ def load_appended(
     rules: tuple,
 ) -> None:  # fmt: skip
     """Load the rows of a grown file after the last one read before, and bring its manifest row up to date."""
-    column_map, known_event_types, max_bad_fraction = rules
+    column_map, known_event_types, max_bad_fraction, log_shape = rules
     batch = Batch([source.name], [source.fetch(target)], seen.file_id, after_row=seen.last_row)
-    ((good, bad),) = load_batch(con, batch, column_map or {}, known_event_types, max_bad_fraction)
+    ((good, bad),) = load_batch(con, batch, column_map or {}, known_event_types, max_bad_fraction, log_shape)
     con.execute(
         "UPDATE manifest SET size_bytes = ?, checksum = ?, rows_loaded = rows_loaded + ?, "
         "rows_quarantined = rows_quarantined + ?, loaded_at = now() WHERE path = ?",

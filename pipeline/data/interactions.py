@@ -7,7 +7,8 @@ This is the data -> training contract: training sees one query's result,
    (postage, fees and other non-products), exact duplicates (same user, item,
    event type and time) counted once;
 2. each event weighs its type's weight (``event_weights``: view < cart < purchase;
-   a return weighs negative, so it offsets the purchase it undoes), times
+   a return weighs negative, so it offsets the purchase it undoes; a log without event types is
+   all ``default_event_type``, weight 1), times its own ``weight`` (a rating) when the log has one, times
    ``0.5 ** (age / half_life_days)`` when a half-life is set (age from the last event);
 3. weights add up per (user, item); pairs whose net weight is <= 0 are dropped;
 4. items with fewer than ``min_item_interactions`` users, then users with fewer than
@@ -51,7 +52,7 @@ class InteractionRules:
     @classmethod
     def from_settings(cls, settings) -> InteractionRules:
         return cls(
-            dict(settings.event_weights),
+            settings.all_event_weights(),
             settings.exclude_items_regex,
             settings.half_life_days,
             settings.min_user_interactions,
@@ -87,17 +88,18 @@ class Interactions:
 
 PAIRS_SQL = """
 WITH events AS (
-    SELECT DISTINCT u.idx AS u, i.idx AS i, CASE e.event_type {codes} END AS code, e.ts
+    SELECT DISTINCT u.idx AS u, i.idx AS i, CASE e.event_type {codes} END AS code, e.ts,
+        coalesce(e.weight, 1.0) AS scale
     FROM raw_events e
     JOIN user_ids u ON u.user_id = e.user_id
     JOIN item_ids i ON i.item_id = e.item_id
     WHERE e.event_type IN ({types}) AND {where}
 ),
 pairs AS (
-    SELECT e.u, e.i, sum(CASE e.code {weights} END * {decay}) AS weight
+    SELECT e.u, e.i, sum(CASE e.code {weights} END * e.scale * {decay}) AS weight
     FROM events e
     GROUP BY e.u, e.i
-    HAVING sum(CASE e.code {weights} END * {decay}) > 0
+    HAVING sum(CASE e.code {weights} END * e.scale * {decay}) > 0
 ){thresholds}
 """
 THRESHOLDS_SQL = """,

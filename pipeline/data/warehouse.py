@@ -54,6 +54,10 @@ CREATE TABLE IF NOT EXISTS item_ids (
 );
 """
 
+# an optional numeric weight (or rating) per event, multiplying its event type's weight; added to
+# warehouses made before it, so that a kept warehouse reads like a new one
+WEIGHT_COLUMN = "ALTER TABLE raw_events ADD COLUMN IF NOT EXISTS weight DOUBLE"
+
 # new ids (in raw_events, not yet in the map) get the next indices, in sorted id order
 EXTEND_ID_MAP = """
 INSERT INTO {kind}_ids
@@ -79,6 +83,7 @@ def connect(path: Path | str, read_only: bool = False) -> duckdb.DuckDBPyConnect
     path.parent.mkdir(parents=True, exist_ok=True)
     con = in_utc(duckdb.connect(str(path)))
     con.execute(SCHEMA)
+    con.execute(WEIGHT_COLUMN)
     return con
 
 

@@ -21,6 +21,7 @@ from pipeline.model import train
 from pipeline.model.metrics import (
     RANKING,
     EvaluationError,
+    ci95,
     coverage,
     per_user_metrics,
     popularity_curve,
@@ -125,12 +126,17 @@ def measure(
             "coverage": catalogue[f"coverage@{k}"],
             "popularity_rank": catalogue[f"popularity_rank@{k}"],
         }
-        overall[name] = summarise(per_user) | catalogue
+        headline = f"ndcg@{k}"
+        overall[name] = summarise(per_user) | catalogue | {f"{headline}_ci95": ci95(per_user[headline])}
         for slice_name, mask in slices.items():
-            if (mask & ~np.isnan(per_user[f"ndcg@{k}"])).any():
-                by_slice.setdefault(slice_name, {})[name] = summarise(per_user, mask)
-        if (~np.isnan(tail_per_user[f"ndcg@{k}"])).any():
-            by_slice.setdefault("long-tail items", {})[name] = summarise(tail_per_user)
+            if (mask & ~np.isnan(per_user[headline])).any():
+                by_slice.setdefault(slice_name, {})[name] = summarise(per_user, mask) | {
+                    f"{headline}_ci95": ci95(np.where(mask, per_user[headline], np.nan))
+                }
+        if (~np.isnan(tail_per_user[headline])).any():
+            by_slice.setdefault("long-tail items", {})[name] = summarise(tail_per_user) | {
+                f"{headline}_ci95": ci95(tail_per_user[headline])
+            }
     curve = popularity_curve({name: ids[:, :k] for name, ids in lists.items()}, train)
     return Evaluation(k=k, ks=ks, overall=overall, slices=by_slice, curve=curve)
 

@@ -104,6 +104,15 @@ def summarise(per_user: dict[str, np.ndarray], rows: np.ndarray | None = None) -
     return {name: float(v[mask].mean()) for name, v in per_user.items()} | {"users": int(mask.sum())}
 
 
+def ci95(values: np.ndarray) -> float:
+    """Half-width of the normal 95% confidence interval of the mean of ``values`` (NaN rows, users
+    without held-out items, left out): 1.96 standard errors; 0 for fewer than two values."""
+    shown = values[~np.isnan(values)]
+    if len(shown) < 2:
+        return 0.0
+    return float(1.96 * shown.std(ddof=1) / np.sqrt(len(shown)))
+
+
 def coverage(recommended: np.ndarray, n_items: int) -> float:
     """Share of the catalogue that appears in at least one list."""
     return float(len(np.unique(recommended[recommended >= 0])) / max(n_items, 1))

@@ -9,6 +9,7 @@ artifact's meta.json.
     slices.png           the headline metric per slice (cold, heavy, long tail, countries)
     popularity.png       share of recommendations vs interactions by item-popularity bucket
     history.png          the headline metric of every saved version
+    tuning.png           the search's best validation score so far, against trials and seconds
 """
 
 from __future__ import annotations
@@ -58,13 +59,21 @@ def metric_rows(evaluation: Evaluation) -> list[dict]:
 
 
 def slice_rows(evaluation: Evaluation) -> list[dict]:
-    """One row per slice: users and the headline metric of each list."""
+    """One row per slice: users and the headline metric of each list, with its 95% confidence
+    interval (+-, when measured)."""
     key = evaluation.headline
     rows = []
     for name, lists in evaluation.slices.items():
         users = next(iter(lists.values()))["users"]
-        rows.append({"slice": name, "users": users} | {f"{lst} {key}": m[key] for lst, m in lists.items()})
+        rows.append(
+            {"slice": name, "users": users} | {f"{lst} {key}": _with_ci(m, key) for lst, m in lists.items()}
+        )
     return rows
+
+
+def _with_ci(metrics: dict[str, float], key: str) -> float | str:
+    ci = metrics.get(f"{key}_ci95")
+    return metrics[key] if ci is None else f"{metrics[key]:.4f} ± {ci:.4f}"
 
 
 def plot_metrics(evaluation: Evaluation, path: Path) -> Path:
@@ -92,13 +101,20 @@ def plot_slices(evaluation: Evaluation, path: Path) -> Path:
     fig, ax = plt.subplots(figsize=(9, 0.6 * len(slices) + 1.5))
     for i, name in enumerate(names):
         values = [evaluation.slices[s].get(name, {}).get(key, 0.0) for s in slices]
-        ax.barh(y + i * height, values, height, label=name)
-    ax.set_yticks(y + height * (len(names) - 1) / 2, slices)
+        errors = [evaluation.slices[s].get(name, {}).get(f"{key}_ci95", 0.0) for s in slices]
+        ax.barh(y + i * height, values, height, xerr=errors, capsize=2, label=name)
+    ax.set_yticks(
+        y + height * (len(names) - 1) / 2, [f"{s}\n({_slice_users(evaluation, s)} users)" for s in slices]
+    )
     ax.invert_yaxis()
     ax.set_xlabel(key)
     ax.set_title("Per slice: model vs baselines")
     ax.legend()
     return _save(fig, path)
+
+
+def _slice_users(evaluation: Evaluation, name: str) -> int:
+    return int(next(iter(evaluation.slices[name].values()))["users"])
 
 
 def plot_popularity(evaluation: Evaluation, path: Path) -> Path:
@@ -154,6 +170,27 @@ def plot_history(points: Sequence[dict], headline: str, path: Path) -> Path:
     return _save(fig, path)
 
 
+def plot_tuning(trials: Sequence[dict], metric: str, path: Path) -> Path:
+    """Best validation score so far against the trial number and against seconds since the start;
+    every trial's own score as dots (pruned trials as crosses, at their last reported score)."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.5), sharey=True)
+    best = [np.nan if t.get("best_so_far") is None else t["best_so_far"] for t in trials]
+    own = [np.nan if t.get(metric) is None else t[metric] for t in trials]
+    pruned = [t.get("state") == "pruned" for t in trials]
+    for ax, x, label in ((axes[0], [t["trial"] for t in trials], "trial"),
+                         (axes[1], [t.get("elapsed", 0.0) for t in trials], "seconds")):  # fmt: skip
+        ax.step(x, best, where="post", label="best so far")
+        for keep, marker, name in ((False, "o", "trial"), (True, "x", "pruned")):
+            chosen = [i for i, p in enumerate(pruned) if p == keep]
+            ax.scatter([x[i] for i in chosen], [own[i] for i in chosen], s=14, marker=marker, label=name)
+        ax.set_xlabel(label)
+    axes[0].set_ylabel(f"validation {metric}")
+    axes[0].legend()
+    fig.suptitle("Parameter search")
+    return _save(fig, path)
+
+
 def _save(fig, path: Path) -> Path:
     fig.tight_layout()
     fig.savefig(path, dpi=100)
@@ -173,7 +210,9 @@ def render_markdown(meta: ArtifactMeta, history: Sequence[dict], plots: dict, ex
     parts = [
         f"# Run report: model {meta.version}",
         f"**Quality gate {decision}**: {gate.reason}",
-        markdown_table([c.model_dump() for c in gate.checks], ["name", "value", "needed", "passed"]),
+        markdown_table(
+            [c.model_dump() for c in gate.checks], ["name", "value", "needed", "passed", "detail"]
+        ),
         f"## Holdout metrics at k={evaluation.k}",
         markdown_table(metric_rows(evaluation)),
         f"![metrics]({plots['metrics']})",
@@ -191,6 +230,7 @@ def render_markdown(meta: ArtifactMeta, history: Sequence[dict], plots: dict, ex
             f"metric {tuning.metric} on a validation split of the training data",
             f"Winner: `{tuning.best.model_dump()}`",
             markdown_table(tuning.trials),
+            *([f"![tuning]({plots['tuning']})"] if "tuning" in plots else []),
         ]
     parts += [
         f"## {headline} across versions",
@@ -222,6 +262,10 @@ def write_report(
     }
     if points:
         plots["history"] = plot_history(points, evaluation.headline, directory / "history.png").name
+    if meta.tuning.source == "search" and any("best_so_far" in t for t in meta.tuning.trials):
+        plots["tuning"] = plot_tuning(
+            meta.tuning.trials, meta.tuning.metric or "", directory / "tuning.png"
+        ).name
     path = directory / "report.md"
     path.write_text(render_markdown(meta, points, plots, examples))
     return path

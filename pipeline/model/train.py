@@ -16,6 +16,7 @@ from threadpoolctl import threadpool_limits
 
 from pipeline.data.interactions import Interactions
 from pipeline.errors import PipelineError
+from pipeline.model.scaling import scaled
 from pipeline.settings import ALSParams
 
 log = logging.getLogger(__name__)
@@ -49,8 +50,12 @@ def make_als(params: ALSParams, use_gpu: bool | None = None):
     )
 
 
-def fit(data: Interactions, params: ALSParams, use_gpu: bool | None = None) -> AlternatingLeastSquares:
-    """Fit ALS on ``data.user_items`` and return a CPU model, checked for NaNs.
+def fit(
+    data: Interactions, params: ALSParams, use_gpu: bool | None = None, on_iteration=None
+) -> AlternatingLeastSquares:
+    """Fit ALS on ``data.user_items`` (scaled by ``params.scaling``) and return a CPU model, checked
+    for NaNs. ``on_iteration(model, iterations_done)`` runs after each iteration (through implicit's
+    fit callback); what it raises ends the fit.
 
     BLAS is held to one thread during the fit: implicit parallelises over users
     itself, and a multi-threaded BLAS underneath it only contends (1.4-3.7x slower).
@@ -59,8 +64,9 @@ def fit(data: Interactions, params: ALSParams, use_gpu: bool | None = None) -> A
         raise TrainingError("user_items holds non-finite weights: every interaction weight must be finite")
     with threadpool_limits(1, "blas"):
         model = make_als(params, use_gpu)
+        callback = None if on_iteration is None else lambda iteration, *_: on_iteration(model, iteration + 1)
         try:
-            model.fit(data.user_items, show_progress=False)
+            model.fit(scaled(data.user_items, params.scaling), show_progress=False, callback=callback)
         except ModelFitError as err:
             raise TrainingError(
                 f"ALS fit with {params} failed ({err}); lower alpha or raise regularization"

@@ -1,23 +1,33 @@
-"""Tune: a budgeted random search over ALS parameters, on training data only.
+"""Tune: an Optuna search over ALS parameters, on training data only.
 
-The search sees one ``Interactions``, the training part of a holdout: it carves
-its own validation split out of it (a random share of each user's items) and
-never receives the test part, so the test metrics of the winner stay honest.
-Parameters are drawn log-uniformly (regularization from 1e-3 to 100: strong
-regularization often wins on small data); the first trial is the configured
-parameters, so the winner is never worse on validation than not tuning.
+The search sees one ``Interactions``, the training part of a holdout: it carves its own
+validation split out of it (a seeded share of each user's items) and never receives the test
+part, so the test metrics of the winner stay honest.
+
+How: Optuna's TPE sampler (seeded, multivariate) proposes factors, regularization, alpha
+(log scales), iterations and the confidence scaling (``pipeline.model.scaling``: linear, log,
+BM25); the first trial is the configured parameters, so the winner is never worse on
+validation than not tuning. During each fit implicit's callback scores the validation split
+every few iterations and reports it to the trial; the median pruner stops a trial whose
+score lies below the median of earlier trials at the same iteration, which frees the budget
+(``max_trials`` trials, no new one after ``max_seconds``) for promising ones. Every trial,
+pruned or not, goes into the ``TuningRecord`` with its score, state and time, so the artifact
+and the report show the search. On a terminal one progress bar over trials shows the best
+score so far; in logs there is one line per trial.
 """
 
 from __future__ import annotations
 
 import logging
-import math
+import sys
 import time
+import warnings
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
 
 import numpy as np
+import optuna
 from pydantic import BaseModel, ConfigDict, Field
 
 from pipeline.data.interactions import Interactions
@@ -25,6 +35,7 @@ from pipeline.data.splits import Holdout, split_per_user
 from pipeline.errors import PipelineError
 from pipeline.model import evaluate, train
 from pipeline.model.metrics import ranking_metrics
+from pipeline.model.scaling import SCALINGS
 from pipeline.precompute import recommend
 from pipeline.settings import ALSParams, TuningSettings
 
@@ -37,12 +48,13 @@ class TuningError(PipelineError):
 
 @dataclass(frozen=True)
 class SearchSpace:
-    """Inclusive log-scale ranges of each searched parameter."""
+    """Inclusive ranges of each searched parameter (factors, regularization and alpha on log scales)."""
 
     factors: tuple[int, int] = (16, 256)
     regularization: tuple[float, float] = (1e-3, 100.0)
     alpha: tuple[float, float] = (0.1, 50.0)
     iterations: tuple[int, int] = (5, 40)
+    scalings: tuple[str, ...] = SCALINGS
 
 
 class TuningRecord(BaseModel):
@@ -65,28 +77,55 @@ class TuningRecord(BaseModel):
     from_version: str | None = None
 
 
-def _log_uniform(rng: np.random.Generator, low: float, high: float) -> float:
-    return float(math.exp(rng.uniform(math.log(low), math.log(high))))
-
-
-def sample_params(space: SearchSpace, rng: np.random.Generator, random_state: int) -> ALSParams:
-    """One log-uniform draw from ``space``; integers rounded."""
+def suggest(trial: optuna.Trial, space: SearchSpace, random_state: int) -> ALSParams:
+    """The trial's parameters, drawn by the sampler from ``space``."""
     return ALSParams(
-        factors=round(_log_uniform(rng, *space.factors)),
-        regularization=_log_uniform(rng, *space.regularization),
-        alpha=_log_uniform(rng, *space.alpha),
-        iterations=round(_log_uniform(rng, *space.iterations)),
+        factors=trial.suggest_int("factors", *space.factors, log=True),
+        regularization=trial.suggest_float("regularization", *space.regularization, log=True),
+        alpha=trial.suggest_float("alpha", *space.alpha, log=True),
+        iterations=trial.suggest_int("iterations", *space.iterations),
+        scaling=trial.suggest_categorical("scaling", list(space.scalings)),
         random_state=random_state,
     )
 
 
-def trial_metrics(
-    params: ALSParams, fold: Holdout, users: np.ndarray, k: int, use_gpu: bool | None
-) -> dict[str, float]:
-    """Fit on the fold's training part and measure on its validation part."""
-    model = train.fit(fold.train, params, use_gpu)
+def validation_metrics(model, fold: Holdout, users: np.ndarray, k: int) -> dict[str, float]:
+    """The model's metrics at k on the fold's validation part (its training items filtered out)."""
     lists = recommend.top_k_for_users(model, fold.train.user_items, k, users).ids
     return ranking_metrics(lists, fold.test[users], k)
+
+
+@dataclass
+class Objective:
+    """One trial: fit on the fold's training part, scored on its validation part every
+    ``report_every`` iterations (reported to the pruner) and at the end."""
+
+    fold: Holdout
+    users: np.ndarray
+    k: int
+    space: SearchSpace
+    random_state: int
+    use_gpu: bool | None = None
+    report_every: int = 3
+
+    def __call__(self, trial: optuna.Trial) -> float:
+        params = suggest(trial, self.space, self.random_state)
+        metric = f"ndcg@{self.k}"
+
+        def on_iteration(model, done: int) -> None:
+            if done % self.report_every or done == params.iterations:
+                return
+            value = validation_metrics(model, self.fold, self.users, self.k)[metric]
+            trial.set_user_attr("iterations_run", done)
+            trial.report(value, done)
+            if trial.should_prune():
+                raise optuna.TrialPruned(f"{metric} {value:.4f} after {done} iterations")
+
+        model = train.fit(self.fold.train, params, self.use_gpu, on_iteration)
+        metrics = validation_metrics(model, self.fold, self.users, self.k)
+        trial.set_user_attr("iterations_run", params.iterations)
+        trial.set_user_attr(f"recall@{self.k}", metrics[f"recall@{self.k}"])
+        return metrics[metric]
 
 
 def tune(
@@ -96,9 +135,11 @@ def tune(
     start: ALSParams,
     space: SearchSpace = SearchSpace(),
     use_gpu: bool | None = None,
+    enqueue: tuple[ALSParams, ...] = (),
 ) -> TuningRecord:
-    """Random search within ``budget`` (trials and seconds) maximising NDCG@k on a validation
-    split carved out of ``data``, which must be training data only."""
+    """Optuna search within ``budget`` (trials and seconds) maximising NDCG@k on a validation split
+    carved out of ``data``, which must be training data only. ``start`` (then ``enqueue``) are the
+    first trials."""
     fold = split_per_user(data, budget.validation_fraction, budget.seed)
     users = fold.test_users
     if len(users) == 0:
@@ -107,33 +148,85 @@ def tune(
             "tuning needs users with at least 2 items"
         )
     metric = f"ndcg@{k}"
-    rng = np.random.default_rng(budget.seed)
+    study = make_study(budget)
+    for params in (start, *enqueue):
+        study.enqueue_trial(params.model_dump(exclude={"random_state"}), skip_if_exists=False)
     began = time.perf_counter()
-    trials: list[dict] = []
-    candidate = start
-    while len(trials) < budget.max_trials and (
-        not trials or time.perf_counter() - began < budget.max_seconds
-    ):
-        t0 = time.perf_counter()
-        metrics = trial_metrics(candidate, fold, users, k, use_gpu)
-        trials.append(
-            candidate.model_dump(exclude={"random_state"})
-            | {metric: metrics[metric], f"recall@{k}": metrics[f"recall@{k}"]}
-            | {"seconds": round(time.perf_counter() - t0, 3)}
+    objective = Objective(fold, users, k, space, start.random_state, use_gpu)
+    with warnings.catch_warnings():  # the configured start may lie outside the searched ranges
+        warnings.filterwarnings("ignore", message="Fixed parameter .* is out of range", category=UserWarning)
+        study.optimize(
+            objective,
+            n_trials=budget.max_trials,
+            catch=(train.TrainingError,),
+            callbacks=[_log_trial, _stop_after(budget.max_seconds, began)],  # the first trial always runs
+            show_progress_bar=sys.stderr.isatty(),
         )
-        log.info("tuning trial %d: %s", len(trials), trials[-1])
-        candidate = sample_params(space, rng, start.random_state)
-    best = max(range(len(trials)), key=lambda i: trials[i][metric])
-    winner = ALSParams(**{n: trials[best][n] for n in ("factors", "regularization", "alpha", "iterations")})
+    trials = trial_rows(study, metric, k, began)
+    complete = [t for t in trials if t["state"] == "complete"]
+    if not complete:
+        raise TuningError(f"no trial of the search completed ({len(trials)} pruned or failed)")
+    best = max(complete, key=lambda t: t[metric])
+    best["best"] = True
+    names = ("factors", "regularization", "alpha", "iterations", "scaling")
     return TuningRecord(
         source="search",
-        best=winner.model_copy(update={"random_state": start.random_state}),
+        best=ALSParams(**{n: best[n] for n in names}, random_state=start.random_state),
         metric=metric,
-        trials=[{"trial": i, **t, "best": i == best} for i, t in enumerate(trials)],
+        trials=trials,
         tuned_at=datetime.now(UTC).isoformat(timespec="seconds"),
         seconds=round(time.perf_counter() - began, 3),
         start=start,
     )
+
+
+def make_study(budget: TuningSettings) -> optuna.Study:
+    """A maximising study: seeded multivariate TPE, median pruning after ``prune_after_trials``."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # one line per trial is ours (_log_trial)
+    sampler = optuna.samplers.TPESampler(
+        seed=budget.seed, n_startup_trials=budget.random_trials, multivariate=True
+    )
+    pruner = optuna.pruners.MedianPruner(n_startup_trials=budget.prune_after_trials, n_warmup_steps=0)
+    return optuna.create_study(direction="maximize", sampler=sampler, pruner=pruner)
+
+
+def _stop_after(seconds: float, began: float):
+    def stop(study: optuna.Study, _trial: optuna.trial.FrozenTrial) -> None:
+        if time.perf_counter() - began >= seconds:
+            study.stop()
+
+    return stop
+
+
+def _log_trial(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+    log.info("tuning trial %d %s: %s %s", trial.number, trial.state.name.lower(), trial.params, trial.value)
+
+
+def trial_rows(study: optuna.Study, metric: str, k: int, began: float) -> list[dict]:
+    """Every trial as a plain row: parameters, score (the last reported one for a pruned trial),
+    state, iterations run, seconds, seconds since the search began, and the best score so far."""
+    rows, best_so_far = [], float("-inf")
+    first = study.trials[0].datetime_start if study.trials else None
+    for trial in study.trials:
+        if trial.state not in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED,
+                               optuna.trial.TrialState.FAIL):  # fmt: skip
+            continue
+        value = (
+            trial.value if trial.value is not None else trial.intermediate_values.get(trial.last_step or 0)
+        )
+        state = trial.state.name.lower()
+        if state == "complete" and value is not None:
+            best_so_far = max(best_so_far, value)
+        assert first is not None and trial.datetime_start is not None and trial.datetime_complete is not None
+        rows.append(
+            {"trial": trial.number, **trial.params, metric: value,
+             f"recall@{k}": trial.user_attrs.get(f"recall@{k}"),
+             "state": state, "iterations_run": trial.user_attrs.get("iterations_run", 0),
+             "seconds": round((trial.datetime_complete - trial.datetime_start).total_seconds(), 3),
+             "elapsed": round((trial.datetime_complete - first).total_seconds(), 3),
+             "best_so_far": None if best_so_far == float("-inf") else best_so_far, "best": False}
+        )  # fmt: skip
+    return rows
 
 
 def due(last: TuningRecord | None, every_days: float, start: ALSParams, now: datetime | None = None) -> bool:

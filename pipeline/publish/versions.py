@@ -53,12 +53,21 @@ class VersionInfo:
 
     def line(self) -> str:
         """One line of ``recs versions``: * marks the version being served."""
-        ndcg = self.metrics.get("model", {}).get("ndcg")
         expires = time.strftime("%Y-%m-%d %H:%M", time.gmtime(self.expires_at))
         return (
             f"{'*' if self.serving else ' '} {self.version}  {self.status:<9}  "
-            f"rows {self.rows_done}/{self.rows}  k {self.k}  ndcg {ndcg}  expires {expires} UTC"
+            f"rows {self.rows_done}/{self.rows}  k {self.k}  {self.headline()}  expires {expires} UTC"
         )
+
+    def headline(self) -> str:
+        """``ndcg@K value`` of the model at its evaluation's headline k (``ndcg@10`` when stored, else
+        the smallest k), or ``ndcg -`` for a version published without metrics."""
+        model = self.metrics.get("model", {})
+        ks = sorted(int(key[5:]) for key in model if key.startswith("ndcg@") and key[5:].isdigit())
+        if not ks:
+            return "ndcg -"
+        k = 10 if 10 in ks else ks[0]
+        return f"ndcg@{k} {float(model[f'ndcg@{k}']):.4f}"
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ import scipy.sparse as sp
 
 from pipeline import cli
 from pipeline.data.splits import split_per_user
-from pipeline.model import evaluate, train
+from pipeline.model import evaluate, report, train
 from pipeline.settings import ALSParams
 from tests.model_data import pairs, relevant, synthetic_interactions
 
@@ -110,3 +110,43 @@ def test_recs_evaluate_rejects_both_a_fraction_and_days():
 def test_recs_evaluate_names_a_missing_event_path(tmp_path, capsys):
     assert cli.main(["evaluate", "--events", str(tmp_path / "nope")]) == 1
     assert "no such file or directory" in capsys.readouterr().err
+
+
+def test_recs_evaluate_reads_a_three_column_log_with_the_settings_k_and_fraction(
+    tmp_path, monkeypatch, capsys
+):
+    """A plain ``user_id,item_id,timestamp`` log (epoch seconds), the settings' eval_k and
+    test_fraction: 3 items per user leave no test item at 0.2 and one at 0.5."""
+    rng = np.random.default_rng(0)
+    rows = [(f"u{u}", f"i{(u + 5 * j + int(rng.integers(3))) % 30}", 1_700_000_000 + 60 * (3 * u + j))
+            for u in range(60) for j in range(3)]  # fmt: skip
+    path = tmp_path / "plain.csv"
+    pd.DataFrame(rows, columns=["user_id", "item_id", "timestamp"]).drop_duplicates(
+        ["user_id", "item_id"]
+    ).to_csv(path, index=False)
+    monkeypatch.setenv("RECS_EVAL_K", "3")
+    monkeypatch.setenv("RECS_TEST_FRACTION", "0.5")
+    monkeypatch.setenv("RECS_TUNING__MAX_TRIALS", "1")
+    assert cli.main(["evaluate", "--events", str(path), "--split", "random-per-user", "--json"]) == 0
+    out = capsys.readouterr().out.strip().splitlines()
+    summary = json.loads(out[-1])
+    assert summary["k"] == 3 and "ndcg@3" in summary["model"]
+    assert out[0].startswith("random-per-user split, ") and summary["model"]["users"] >= 50
+
+
+def test_each_slice_reports_its_users_and_a_confidence_interval_that_narrows_with_them(fitted):
+    holdout, _, model = fitted
+    countries = pd.Series(np.where(np.arange(holdout.train.shape[0]) % 10, "GB", "DE"), name="country")
+    result = evaluate.evaluate_candidate(model, holdout, 10, (), countries)
+    gb, de = result.slices["country=GB"]["model"], result.slices["country=DE"]["model"]
+    assert gb["users"] > 5 * de["users"] > 0
+    assert 0 < gb["ndcg@10_ci95"] < de["ndcg@10_ci95"]
+    users = holdout.test_users
+    lists = evaluate.model_lists(model, holdout, users, 10)
+    per_user = evaluate.per_user_metrics(lists, holdout.test[users], [10])["ndcg@10"]
+    expected = 1.96 * np.nanstd(per_user, ddof=1) / np.sqrt(np.count_nonzero(~np.isnan(per_user)))
+    assert result.overall["model"]["ndcg@10_ci95"] == pytest.approx(expected)
+    row = next(r for r in report.slice_rows(result) if r["slice"] == "country=DE")
+    assert row["users"] == de["users"] and row["model ndcg@10"] == (
+        f"{de['ndcg@10']:.4f} ± {de['ndcg@10_ci95']:.4f}"
+    )

@@ -28,7 +28,12 @@ def gate(passed: bool, reason: str) -> GateDecision:
     return GateDecision(passed=passed, reason=reason, checks=[check])
 
 
-TUNING = TuningRecord(source="search", metric="ndcg@10", best=PARAMS, trials=[{"trial": 0, "ndcg@10": 0.2}])
+TRIALS = [
+    {"trial": 0, "ndcg@10": 0.2, "state": "complete", "elapsed": 1.0, "best_so_far": 0.2},
+    {"trial": 1, "ndcg@10": 0.05, "state": "pruned", "elapsed": 1.2, "best_so_far": 0.2},
+    {"trial": 2, "ndcg@10": 0.25, "state": "complete", "elapsed": 2.5, "best_so_far": 0.25},
+]
+TUNING = TuningRecord(source="search", metric="ndcg@10", best=PARAMS, trials=TRIALS)
 V1 = meta_for("v1")  # model 0.3, popular 0.1
 V0 = meta_for("v0", evaluation=Evaluation(k=10, ks=[10], overall={"other": {"x": 1.0}}))  # no headline
 
@@ -47,7 +52,7 @@ def test_the_report_has_tables_and_plots(refused_page):
     assert refused_page.name == "report.md"
     assert "| model |" in text and "| popular |" in text and "| item_knn |" in text
     assert "long-tail items" in text and "Winner: `{'factors': 8," in text
-    for name in ("metrics", "slices", "popularity", "history"):
+    for name in ("metrics", "slices", "popularity", "history", "tuning"):
         assert f"![{name}]({name}.png)" in text
         assert (refused_page.parent / f"{name}.png").read_bytes()[:8] == PNG
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -28,22 +27,22 @@ def test_the_search_never_sees_the_test_part(holdout, monkeypatch):
     """Every matrix the search fits on and every validation matrix it scores on lies inside the
     training part; no held-out test pair reaches it."""
     fitted, folds = [], []
-    real_fit, real_score = train.fit, tune.trial_metrics
+    real_fit, real_score = train.fit, tune.validation_metrics
 
-    def spy_fit(data, params, use_gpu=None):
+    def spy_fit(data, params, use_gpu=None, on_iteration=None):
         fitted.append(data.user_items)
-        return real_fit(data, params, use_gpu)
+        return real_fit(data, params, use_gpu, on_iteration)
 
-    def spy_score(params, fold, users, k, use_gpu):
+    def spy_score(model, fold, users, k):
         folds.append(fold)
-        return real_score(params, fold, users, k, use_gpu)
+        return real_score(model, fold, users, k)
 
     monkeypatch.setattr(train, "fit", spy_fit)
-    monkeypatch.setattr(tune, "trial_metrics", spy_score)
+    monkeypatch.setattr(tune, "validation_metrics", spy_score)
     tune.tune(holdout.train, TuningSettings(max_trials=3), 10, START, SMALL)
 
     test_pairs, train_pairs = pairs(holdout.test), pairs(holdout.train.user_items)
-    assert len(fitted) == 3 and len(folds) == 3
+    assert len(fitted) == 3 and len(folds) >= 3
     for matrix in fitted:
         assert pairs(matrix).isdisjoint(test_pairs)
         assert pairs(matrix) < train_pairs  # a validation part was carved out of training
@@ -68,7 +67,7 @@ def test_budget_in_trials_and_the_winner_is_the_best_trial(holdout):
         2.0,
         3,
     )
-    best = max(result.trials, key=lambda t: t["ndcg@10"])
+    best = max((t for t in result.trials if t["state"] == "complete"), key=lambda t: t["ndcg@10"])
     assert best["best"] and sum(t["best"] for t in result.trials) == 1
     assert result.best.factors == best["factors"] and result.best.regularization == best["regularization"]
     assert result.best.random_state == START.random_state
@@ -80,17 +79,39 @@ def test_budget_in_seconds_stops_starting_trials(holdout):
     assert len(result.trials) == 1  # the first trial always runs, no second one starts
 
 
-def test_draws_are_log_uniform_within_the_ranges_and_seeded():
-    space = tune.SearchSpace()
-    draws = [tune.sample_params(space, np.random.default_rng(3), 42) for _ in range(2)]
-    assert draws[0] == draws[1]
-    rng = np.random.default_rng(0)
-    many = [tune.sample_params(space, rng, 42) for _ in range(400)]
-    regs = np.array([p.regularization for p in many])
-    assert regs.min() >= 1e-3 and regs.max() <= 100.0
-    assert all(16 <= p.factors <= 256 and 5 <= p.iterations <= 40 for p in many)
-    # log-uniform: the median sits near the geometric mean of the range, far below the arithmetic one
-    assert math.log10(np.median(regs)) == pytest.approx(-0.5, abs=0.35)  # log10 of 1e-3..1e2
+def test_the_search_is_reproducible_with_a_seed_and_differs_with_another(holdout):
+    def run(seed: int) -> list[tuple]:
+        record = tune.tune(
+            holdout.train, TuningSettings(max_trials=6, random_trials=3, seed=seed), 10, START, SMALL
+        )
+        return [(t["factors"], t["regularization"], t["alpha"], t["iterations"], t["scaling"], t["state"],
+                 round(t["ndcg@10"], 6)) for t in record.trials]  # fmt: skip
+
+    first = run(3)
+    assert len(first) == 6 and first == run(3)
+    assert first[1:] != run(4)[1:]  # the first trial is the start for any seed
+    assert all(4 <= t[0] <= 16 and 2 <= t[3] <= 6 and t[4] in ("linear", "log", "bm25") for t in first)
+
+
+def test_pruning_stops_a_hopeless_trial_early(holdout):
+    good = ALSParams(factors=16, regularization=1.0, alpha=5.0, iterations=12)
+    hopeless = ALSParams(factors=1, regularization=1000.0, alpha=0.01, iterations=12)
+    budget = TuningSettings(max_trials=3, random_trials=3, prune_after_trials=2)
+    record = tune.tune(holdout.train, budget, 10, good, SMALL, enqueue=(good, hopeless))
+    states = [(t["factors"], t["state"], t["iterations_run"]) for t in record.trials]
+    assert states[:2] == [(16, "complete", 12), (16, "complete", 12)]
+    assert states[2][:2] == (1, "pruned") and states[2][2] == 3  # scored after 3 of 12 iterations, stopped
+    assert record.trials[2]["ndcg@10"] < record.trials[0]["ndcg@10"]
+    assert record.best.factors == 16 and record.trials[2]["best_so_far"] == record.trials[0]["best_so_far"]
+
+
+def test_each_trial_row_carries_state_time_and_best_so_far(holdout):
+    record = tune.tune(holdout.train, TuningSettings(max_trials=4, random_trials=2), 10, START, SMALL)
+    elapsed = [t["elapsed"] for t in record.trials]
+    assert elapsed == sorted(elapsed) and all(t["seconds"] > 0 for t in record.trials)
+    complete = [t["ndcg@10"] for t in record.trials if t["state"] == "complete"]
+    assert record.trials[-1]["best_so_far"] == max(complete)
+    assert [t["best_so_far"] for t in record.trials] == sorted(t["best_so_far"] for t in record.trials)
 
 
 def test_tuning_refuses_data_without_validation_items():

@@ -11,6 +11,8 @@ from pipeline.cli import main
 from pipeline.publish import versions, writer
 from tests.pipeline.publish.fixtures import expected_user_list, make_precomputed, pointer_version
 
+METRICS = {"model": {"ndcg@5": 0.2, "ndcg@10": 0.25, "recall@10": 0.5}}  # as evaluation.overall stores them
+
 
 @pytest.fixture
 def published(dynamodb, table_name, local_aws, monkeypatch):
@@ -19,7 +21,7 @@ def published(dynamodb, table_name, local_aws, monkeypatch):
     monkeypatch.setenv("RECS_AWS_ENDPOINT_URL", local_aws.endpoint_url)
     pres = {v: make_precomputed(8, 6, 4, seed=s) for s, v in enumerate(["v1", "v2"])}
     for version, pre in pres.items():
-        writer.publish(dynamodb, table_name, version, pre, {"model": {"ndcg": 0.25}}, ttl_days=2)
+        writer.publish(dynamodb, table_name, version, pre, METRICS, ttl_days=2)
     return pres
 
 
@@ -30,16 +32,29 @@ def test_versions_lists_each_version_with_its_status_rows_and_metrics(published,
         ("v1", "published", False),
     ]
     assert found[0].rows == found[0].rows_done == published["v2"].n_rows
-    assert found[0].metrics == {"model": {"ndcg": 0.25}} and found[0].k == 4
+    assert found[0].metrics == METRICS and found[0].k == 4
 
 
 def test_recs_versions_prints_one_line_per_version_marking_the_served_one(published, capsys):
     assert main(["versions"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith("* v2  published") and lines[1].startswith("  v1  published")
-    assert f"rows {published['v2'].n_rows}/{published['v2'].n_rows}  k 4  ndcg 0.25" in lines[0]
+    assert f"rows {published['v2'].n_rows}/{published['v2'].n_rows}  k 4  ndcg@10 0.2500  expires" in lines[0]
     assert main(["versions", "--json"]) == 0
     assert [json.loads(line)["version"] for line in capsys.readouterr().out.splitlines()] == ["v2", "v1"]
+
+
+@pytest.mark.parametrize(
+    ("metrics", "shown"),
+    [
+        ({"model": {"ndcg@20": 0.3, "ndcg@5": 0.125}}, "ndcg@5 0.1250"),  # no ndcg@10: the smallest k
+        ({"model": {"ndcg@10": 0.1, "ndcg@10_ci95": 0.01}}, "ndcg@10 0.1000"),
+        ({}, "ndcg -"),
+    ],
+)
+def test_the_version_line_shows_the_stored_ndcg_key(metrics, shown):
+    entry = versions.VersionInfo("v", "published", False, 1, 1, 4, 0.0, None, 0, metrics)
+    assert f"k 4  {shown}  expires" in entry.line()
 
 
 def test_recs_rollback_flips_back_and_forth(published, table_name, dynamodb, capsys):
