@@ -120,7 +120,7 @@ class PipelineSettings(BaseSettings):
     @field_validator("column_map")
     @classmethod
     def _maps_known_columns(cls, column_map: dict[str, str]) -> dict[str, str]:
-        unknown = set(column_map) - set(REQUIRED_COLUMNS) - {"quantity", "price", "country"}
+        unknown = set(column_map) - set(REQUIRED_COLUMNS) - {"quantity", "price", "country", "rec_id"}
         if unknown:
             raise ValueError(
                 f"column_map keys must be event columns {REQUIRED_COLUMNS}, got {sorted(unknown)}"

@@ -19,7 +19,7 @@ from pipeline.data.warehouse import one_row
 from pipeline.errors import IngestError
 from pipeline.settings import REQUIRED_COLUMNS
 
-OPTIONAL_COLUMNS = ("quantity", "price", "country")
+OPTIONAL_COLUMNS = ("quantity", "price", "country", "rec_id")
 EVENT_COLUMNS = REQUIRED_COLUMNS + OPTIONAL_COLUMNS
 ROW, FILE = "_recs_row", "_recs_file"  # internal columns: the row in its file (1-based), the file id
 MAX_ABS_QUANTITY = 1e6
@@ -75,6 +75,7 @@ def staging_sql(
                 TRY_CAST({col["quantity"]} AS DOUBLE) AS quantity,
                 TRY_CAST({col["price"]} AS DOUBLE) AS price,
                 TRY_CAST({col["country"]} AS VARCHAR) AS country,
+                nullif(trim(TRY_CAST({col["rec_id"]} AS VARCHAR), ' \t\r\n'), '') AS rec_id,
                 {ROW}, {FILE}
             FROM ({flat})
         )
