@@ -141,9 +141,17 @@ def load_object(
     con.execute("DELETE FROM impression_objects WHERE path = ?", [source.name])
     con.execute(
         "INSERT INTO impression_objects VALUES (?, ?, ?, ?, ?, ?, ?, ?, now())",
-        [source.name, object_id, source.size, source.checksum(), added, duplicates, len(parsed.bad),
-         parsed.skipped],
-    )  # fmt: skip
+        [
+            source.name,
+            object_id,
+            source.size,
+            source.checksum(),
+            added,
+            duplicates,
+            len(parsed.bad),
+            parsed.skipped,
+        ],
+    )
     (report.objects_changed if changed else report.objects_loaded).append(source.name)
     report.records += added
     report.duplicates += duplicates
@@ -183,7 +191,20 @@ def as_arrow(records: list[Impression]) -> pa.Table:
     columns: dict[str, list] = {name: [getattr(r, name) for r in records] for name in COLUMNS}
     columns["items"] = [list(r.items) for r in records]
     columns["position"] = list(range(len(records)))
-    return pa.table(columns, schema=pa.schema(
-        [(name, pa.list_(pa.string()) if name == "items" else pa.timestamp("us") if name == "ts"
-          else pa.string()) for name in COLUMNS] + [("position", pa.int64())]
-    ))  # fmt: skip
+    return pa.table(
+        columns,
+        schema=pa.schema(
+            [
+                (
+                    name,
+                    pa.list_(pa.string())
+                    if name == "items"
+                    else pa.timestamp("us")
+                    if name == "ts"
+                    else pa.string(),
+                )
+                for name in COLUMNS
+            ]
+            + [("position", pa.int64())]
+        ),
+    )

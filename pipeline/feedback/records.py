@@ -100,8 +100,11 @@ def json_values(text: str, parsed: Parsed):
         except json.JSONDecodeError as err:
             line_end = text.find("\n", at)
             stop = end if line_end < 0 else line_end + 1
-            parsed.bad.append(BadRecord(len(parsed.records) + len(parsed.bad) + 1,
-                                        f"not JSON: {err.msg}", text[at:stop][:MAX_RAW]))  # fmt: skip
+            parsed.bad.append(
+                BadRecord(
+                    len(parsed.records) + len(parsed.bad) + 1, f"not JSON: {err.msg}", text[at:stop][:MAX_RAW]
+                )
+            )
         else:
             yield value, text[at:stop]
         at = stop
@@ -189,8 +192,9 @@ def choice(value: dict, name: str, allowed: tuple[str, ...], nullable: bool = Fa
     if found is None and nullable:
         return None  # type: ignore[return-value]  # the caller's field is optional
     if found not in allowed:
-        raise Invalid(f"{name} must be one of {', '.join(allowed)}{' or null' if nullable else ''}, "
-                      f"got {_short(found)}")  # fmt: skip
+        raise Invalid(
+            f"{name} must be one of {', '.join(allowed)}{' or null' if nullable else ''}, got {_short(found)}"
+        )
     return found
 
 

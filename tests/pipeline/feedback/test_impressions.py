@@ -104,8 +104,10 @@ def test_objects_under_an_s3_prefix_load_with_hostile_keys(con, bucket):
     report = ingest_impressions(con, [f"s3://{name}/impressions/"], s3_client=lambda: s3, now=NOW)
     assert (len(report.objects_loaded), report.records) == (2, 4)
     paths = [r[0] for r in con.execute("SELECT path FROM impression_objects ORDER BY object_id").fetchall()]
-    assert paths == [f"s3://{name}/impressions/../../etc/[x]*?.gz",
-                     f"s3://{name}/impressions/2026/12/07/18/recs-1-2026-12-07-18-00-00-abc"]  # fmt: skip
+    assert paths == [
+        f"s3://{name}/impressions/../../etc/[x]*?.gz",
+        f"s3://{name}/impressions/2026/12/07/18/recs-1-2026-12-07-18-00-00-abc",
+    ]
     assert (
         ingest_impressions(con, [f"s3://{name}/impressions/"], s3_client=lambda: s3, now=NOW).objects_skipped
         == 2
