@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from pipeline.feedback.section import section as online_section
 from pipeline.model.artifact import ArtifactMeta
 from pipeline.model.evaluate import Evaluation
 
@@ -218,5 +219,5 @@ def write_report(directory: Path, meta: ArtifactMeta, past: Sequence[ArtifactMet
     if points:
         plots["history"] = plot_history(points, evaluation.headline, directory / "history.png").name
     path = directory / "report.md"
-    path.write_text(render_markdown(meta, points, plots))
+    path.write_text(render_markdown(meta, points, plots) + online_section(directory))
     return path
