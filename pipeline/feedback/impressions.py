@@ -23,7 +23,6 @@ import duckdb
 import pyarrow as pa
 
 from pipeline.data.sources import SourceFile, discover, staged_name
-from pipeline.errors import IngestError  # noqa: F401  # raised by discover: callers catch it from here
 from pipeline.feedback.records import Impression, Parsed, parse_object
 
 SCHEMA = """

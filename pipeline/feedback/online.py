@@ -15,6 +15,7 @@ from pathlib import Path
 
 import duckdb
 
+from pipeline.data import warehouse
 from pipeline.errors import PipelineError
 from pipeline.feedback import metrics, stats
 from pipeline.feedback.impressions import ImpressionReport, ensure_schema, ingest_impressions
@@ -91,8 +92,6 @@ def nightly_step(settings: PipelineSettings, s3_client: Callable[[], object]) ->
     """The nightly's feedback: None when ``impressions_uri`` is not set."""
     if settings.impressions_uri is None:
         return None
-    from pipeline.data import warehouse
-
     with warehouse.connect(settings.warehouse) as con:
         return load_and_measure(con, settings, [settings.impressions_uri], s3_client)
 

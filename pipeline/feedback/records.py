@@ -144,7 +144,7 @@ def impression(value: dict, now: datetime | None = None) -> Impression:
     rec_id = text(value, "rec_id", MAX_REC_ID)
     route = choice(value, "route", ROUTES)
     experiment = optional_text(value, "experiment")
-    arm = choice(value, "arm", ARMS, nullable=True)
+    arm = optional_choice(value, "arm", ARMS)
     if (experiment is None) != (arm is None):
         raise Invalid(f"experiment {experiment!r} and arm {arm!r}: both are set or both are null")
     user_id, item_id = optional_id(value, "user_id"), optional_id(value, "item_id")
@@ -187,14 +187,17 @@ def optional_id(value: dict, name: str) -> str | None:
     return found
 
 
-def choice(value: dict, name: str, allowed: tuple[str, ...], nullable: bool = False) -> str:
+def choice(value: dict, name: str, allowed: tuple[str, ...]) -> str:
     found = value.get(name)
-    if found is None and nullable:
-        return None  # type: ignore[return-value]  # the caller's field is optional
     if found not in allowed:
-        raise Invalid(
-            f"{name} must be one of {', '.join(allowed)}{' or null' if nullable else ''}, got {_short(found)}"
-        )
+        raise Invalid(f"{name} must be one of {', '.join(allowed)}, got {_short(found)}")
+    return found
+
+
+def optional_choice(value: dict, name: str, allowed: tuple[str, ...]) -> str | None:
+    found = value.get(name)
+    if found is not None and found not in allowed:
+        raise Invalid(f"{name} must be one of {', '.join(allowed)} or null, got {_short(found)}")
     return found
 
 

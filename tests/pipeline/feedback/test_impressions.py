@@ -6,6 +6,7 @@ from datetime import datetime
 
 import pytest
 
+from pipeline.errors import IngestError
 from pipeline.feedback import impressions
 from pipeline.feedback.impressions import ingest_impressions
 from tests.pipeline.feedback.logs import envelope, firehose_object, json_lines, put, record
@@ -89,7 +90,7 @@ def test_a_crash_half_way_loses_nothing_and_counts_nothing_twice(con, tmp_path, 
 
 def test_a_prefix_with_nothing_yet_loads_nothing_unless_required(con, tmp_path):
     assert ingest_impressions(con, [tmp_path / "none"], now=NOW).records == 0
-    with pytest.raises(impressions.IngestError, match="no such file or directory"):
+    with pytest.raises(IngestError, match="no such file or directory"):
         ingest_impressions(con, [tmp_path / "none"], optional=False, now=NOW)
 
 

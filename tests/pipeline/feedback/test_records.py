@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import gzip
+import json
 from datetime import datetime
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pipeline.feedback.records import parse_object
 from tests.pipeline.feedback.logs import envelope, firehose_object, json_lines, record
@@ -82,3 +85,32 @@ def test_a_broken_line_is_bad_and_the_next_line_still_reads():
     parsed = parse_object(b'{"rec_id": "r0", "ts": \n' + json_lines([record(5)]), NOW)
     assert [r.rec_id for r in parsed.records] == ["r5"]
     assert parsed.bad[0].reason.startswith("not JSON")
+
+
+def test_ids_with_hash_slash_and_unicode_are_kept_exactly():
+    hostile = record(
+        1, user="ü#/?[*]", items=["a#1", "b/2", "../c", "ç" * 256], version="20261207T180000Z-3f9a"
+    )
+    (found,) = parse_object(json_lines([hostile]), NOW).records
+    assert (found.user_id, found.items) == ("ü#/?[*]", ("a#1", "b/2", "../c", "ç" * 256))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=300))
+def test_any_bytes_parse_without_raising(data):
+    parsed = parse_object(data, NOW)
+    assert all(bad.reason for bad in parsed.bad)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.recursive(
+        st.none() | st.booleans() | st.integers() | st.text(max_size=20),
+        lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+        max_leaves=10,
+    )
+)
+def test_any_json_message_is_a_record_a_bad_record_or_skipped(message):
+    parsed = parse_object(firehose_object([envelope([json.dumps(message), record(1)])]), NOW)
+    assert [r.rec_id for r in parsed.records][-1:] == ["r1"]
+    assert len(parsed.records) + len(parsed.bad) + parsed.skipped == 2
