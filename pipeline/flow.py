@@ -19,6 +19,7 @@ from pipeline.data import interactions, quality, splits, warehouse
 from pipeline.data.ingest import IngestReport, ingest
 from pipeline.data.interactions import Interactions
 from pipeline.data.staging import LogShape
+from pipeline.feedback import online
 from pipeline.model import artifact, churn, evaluate, gate, html_report, report, train, tune
 from pipeline.model.artifact import ArtifactMeta
 from pipeline.model.examples import report_section
@@ -85,6 +86,15 @@ def ingest_events(
             optional_sources=optional,
             log_shape=LogShape.from_settings(settings),
         )
+
+
+@task(**network_task)
+def measure_online(settings: PipelineSettings) -> online.FeedbackResult | None:
+    """The impression log (``impressions_uri``) loaded and joined with the events: online metrics."""
+    result = online.nightly_step(settings, lambda: aws.client("s3", settings))
+    if result is not None:
+        create_table_artifact(key="online-metrics", table=online.table_rows(result), description="Online")
+    return result
 
 
 @task(**task_defaults)
@@ -295,6 +305,7 @@ def nightly(
     files = plan.resolve_events(events, run_date, flow_run.scheduled_start_time)
     ingested = ingest_events(settings, files, plan.dated_sources(events, files))
     log.info("ingest: %s", ingested.as_dict())
+    measured = measure_online(settings)  # 1a. feedback: what users did with the served answers
 
     # 1b. decide: a model of the data and parameters of the served one is neither made nor published twice
     data = load_interactions(settings)
@@ -321,6 +332,7 @@ def nightly(
     log.info("quality gate: %s", decision.reason)
     version = artifact.new_version()
     path = save_artifact(version, model, data, settings, evaluation, decision, tuning)
+    online.save(path, measured)  # the report's online section reads it
     page = write_report(path, model, data, settings)
     log.info("artifact %s saved to %s, report %s", version, path, page)
     users, items = data.shape

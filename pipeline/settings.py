@@ -13,7 +13,7 @@ import tomllib
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, EnvSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 
 REQUIRED_COLUMNS = ("user_id", "item_id", "ts")
@@ -66,6 +66,30 @@ class GateSettings(BaseModel):
         0.1, ge=0, description="... when users, items and interactions changed by at most this share"
     )
     churn_users: int = Field(2000, ge=1, description="users sampled to measure churn")
+
+
+class OnlineTestSettings(BaseModel):
+    """How two live versions are compared on users (pipeline/feedback/stats.py, canary.py)."""
+
+    metric: Literal["ctr", "conversion", "revenue_per_user"] = "ctr"
+    alpha: float = Field(
+        0.05, gt=0, lt=0.5, description="false positives of a test, false rollbacks of a canary"
+    )
+    power: float = Field(0.8, gt=0, lt=1, description="chance to see min_detectable_lift")
+    min_detectable_lift: float = Field(0.05, gt=0, description="relative lift a test must see")
+    canary_interim_alpha: float = Field(0.001, gt=0, lt=0.05, description="rollback p before the horizon")
+    canary_max_looks: int = Field(14, ge=0, le=1000, description="interim looks the alpha covers")
+    canary_min_users: int = Field(100, ge=2, description="users per arm before a canary is judged")
+
+    @model_validator(mode="after")
+    def _final_look_keeps_some_alpha(self) -> OnlineTestSettings:
+        if self.canary_max_looks * self.canary_interim_alpha >= self.alpha:
+            raise ValueError(
+                f"canary_max_looks x canary_interim_alpha ({self.canary_max_looks} x "
+                f"{self.canary_interim_alpha}) must stay under alpha ({self.alpha}): "
+                "the final look gets what the interim looks leave"
+            )
+        return self
 
 
 class PipelineSettings(BaseSettings):
@@ -146,6 +170,18 @@ class PipelineSettings(BaseSettings):
         "skip", description="skip: keep serving, train nothing; retrain: train and report, publish nothing"
     )
 
+    # feedback: the impression log joined with what users did next (pipeline/feedback)
+    impressions_uri: str | None = Field(
+        None, description="the API's impression log (s3://bucket/impressions/ or a folder); None: none read"
+    )
+    attribution_hours: float = Field(
+        24.0,
+        gt=0,
+        le=24 * 90,
+        description="an event without a rec_id counts for an answer this long after it",
+    )
+    online_test: OnlineTestSettings = Field(default_factory=OnlineTestSettings)
+
     @field_validator("event_weights")
     @classmethod
     def _some_weight_positive(cls, weights: dict[str, float]) -> dict[str, float]:
@@ -160,7 +196,7 @@ class PipelineSettings(BaseSettings):
     @field_validator("column_map")
     @classmethod
     def _maps_known_columns(cls, column_map: dict[str, str]) -> dict[str, str]:
-        columns = (*REQUIRED_COLUMNS, "event_type", "quantity", "price", "country", "weight")
+        columns = (*REQUIRED_COLUMNS, "event_type", "quantity", "price", "country", "weight", "rec_id")
         unknown = set(column_map) - set(columns)
         if unknown:
             raise ValueError(f"column_map keys must be event columns {columns}, got {sorted(unknown)}")

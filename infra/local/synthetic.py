@@ -5,6 +5,11 @@ favourite cluster and an activity level drawn from a heavy-tailed distribution,
 so there are a few very heavy users and many light ones. Most events are views,
 some add-to-carts, few purchases. Logs are written as one Parquet file per day,
 in the project's event schema.
+
+With ``latent_dim`` set, users and items instead have latent tastes (``Tastes``): vectors whose
+dot product, plus the item's popularity, is each pair's true affinity, and a user's events pick
+items by it. A model can then be told apart from another by how well it recovers the affinity,
+and the simulator (``infra.local.simulator``) answers shown lists from the same tastes.
 """
 
 from __future__ import annotations
@@ -35,6 +40,58 @@ class SyntheticSpec:
     popularity_exponent: float = 1.1
     seed: int = 0
     start: datetime = datetime(2026, 1, 1)
+    latent_dim: int = 0  # > 0: items picked by the true affinity of latent tastes, not by clusters
+    affinity_scale: float = 2.0  # the spread (std) of the taste part of the affinity
+
+
+@dataclass(frozen=True)
+class Tastes:
+    """The truth behind a latent-taste log: ``affinity(u, i) = users[u] . items[i] + popularity[i]``,
+    a log-odds of interest; a user's events pick items with probability proportional to its exp."""
+
+    users: np.ndarray  # (users, latent_dim)
+    items: np.ndarray  # (items, latent_dim)
+    popularity: np.ndarray  # (items,) log of the item's power-law popularity
+
+    def affinity(self, users: np.ndarray, items: np.ndarray | None = None) -> np.ndarray:
+        """(len(users), len(items)) true affinities; every item when ``items`` is None."""
+        chosen = self.items if items is None else self.items[items]
+        bias = self.popularity if items is None else self.popularity[items]
+        return self.users[users] @ chosen.T + bias
+
+
+def tastes(spec: SyntheticSpec) -> Tastes:
+    """The latent tastes of ``spec`` (deterministic given its seed, drawn apart from the events)."""
+    if spec.latent_dim < 1:
+        raise ValueError(f"latent tastes need latent_dim >= 1, got {spec.latent_dim}")
+    rng = np.random.default_rng([spec.seed, 1])
+    scale = (spec.affinity_scale**2 / spec.latent_dim) ** 0.25  # so that users . items has that std
+    users = rng.normal(0, scale, (spec.users, spec.latent_dim))
+    items = rng.normal(0, scale, (spec.items, spec.latent_dim))
+    return Tastes(users, items, np.log(_zipf_weights(spec.items, spec.popularity_exponent, rng)))
+
+
+def _items_by_taste(
+    truth: Tastes, user: np.ndarray, rng: np.random.Generator, block: int = 1024
+) -> np.ndarray:
+    """An item for each event of ``user``, drawn from the softmax of the user's affinities."""
+    item = np.empty(len(user), dtype=np.int64)
+    n_items = len(truth.popularity)
+    for start in range(0, len(truth.users), block):
+        rows = np.arange(start, min(start + block, len(truth.users)))
+        events = np.flatnonzero((user >= rows[0]) & (user <= rows[-1]))
+        if not len(events):
+            continue
+        logits = truth.affinity(rows)
+        probs = np.exp(logits - logits.max(axis=1, keepdims=True))
+        cum = np.cumsum(probs / probs.sum(axis=1, keepdims=True), axis=1)
+        cum[:, -1] = 1.0
+        row = user[events] - rows[0]
+        # one searchsorted over every row's CDF at once: row r's CDF is shifted up by r
+        flat = (cum + np.arange(len(rows))[:, None]).ravel()
+        found = np.searchsorted(flat, row + rng.random(len(events)), side="right") - row * n_items
+        item[events] = np.minimum(found, n_items - 1)
+    return item
 
 
 SCALES = {
@@ -71,6 +128,8 @@ def generate_arrays(spec: SyntheticSpec) -> dict[str, np.ndarray]:
     in_cluster = order[np.clip(picked, lo, np.maximum(hi - 1, lo))]
     anywhere = rng.choice(spec.items, size=spec.events, p=item_weight)
     item = np.where((rng.random(spec.events) < spec.taste) & (hi > lo), in_cluster, anywhere)
+    if spec.latent_dim:
+        item = _items_by_taste(tastes(spec), user, np.random.default_rng([spec.seed, 2]))
 
     start_us = int(spec.start.timestamp() * 1e6)
     ts = start_us + np.sort(rng.integers(0, spec.days * 86_400 * 10**6, spec.events))

@@ -13,7 +13,7 @@ rule go to ``quarantine`` (file, row, reason, the row as JSON), each file gets a
 and the warehouse is left exactly as it was.
 
 Column mapping: ``column_map`` names, for an event column (``user_id``,
-``item_id``, ``event_type``, ``ts``, ``quantity``, ``price``, ``country``), the
+``item_id``, ``event_type``, ``ts``, ``quantity``, ``price``, ``country``, ``rec_id``), the
 file's column to read it from (``{"user_id": "CustomerID"}``), or, with a ``sql:``
 prefix, a DuckDB SQL expression over the file's columns (``{"event_type": "sql:CASE
 WHEN InvoiceNo LIKE 'C%' THEN 'return' ELSE 'purchase' END"}``, ``{"event_type":
@@ -214,8 +214,10 @@ def load_batch(
         good = one_row(
             con,
             f"""INSERT INTO raw_events
-                    (user_id, item_id, event_type, ts, quantity, price, country, file_id, source_row, weight)
-                SELECT user_id, item_id, event_type, ts, quantity, price, country, {FILE}, {ROW}, weight
+                    (user_id, item_id, event_type, ts, quantity, price, country, file_id, source_row,
+                     weight, rec_id)
+                SELECT user_id, item_id, event_type, ts, quantity, price, country, {FILE}, {ROW},
+                       weight, rec_id
                 FROM {staged} WHERE reason IS NULL""",
         )[0]
         if footer is None or sum(footer) != good:  # footers spare this pass when every row is good
@@ -223,7 +225,7 @@ def load_batch(
                 f"""INSERT INTO quarantine
                     SELECT $names[({FILE} - {batch.first_id} + 1)::BIGINT], {ROW}, reason,
                            to_json(struct_pack(user_id, item_id, event_type, ts := ts_text, quantity,
-                                               price, country, weight := weight_text)),
+                                               price, country, weight := weight_text, rec_id)),
                            now()
                     FROM {staged} WHERE reason IS NOT NULL""",
                 {"names": batch.names},

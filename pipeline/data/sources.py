@@ -76,20 +76,24 @@ def _local_file(path: Path) -> SourceFile:
     return SourceFile(str(path), path.stat().st_size, lambda: sha256_of(path), fetch)
 
 
-def discover_local(source: str) -> list[SourceFile]:
-    """Files named by one local source: a file, a directory (recursive) or a glob."""
-    kinds = "/".join(READERS)
+def discover_local(source: str, accept: Callable[[str], bool] | None = None) -> list[SourceFile]:
+    """Files named by one local source: a file, a directory (recursive) or a glob.
+
+    ``accept`` says which names are files to read (default: the suffixes of ``READERS``).
+    """
+    kinds = "/".join(READERS) if accept is None else "matching"
+    accept = accept or _supported
     path = Path(source)
     if any(c in source for c in "*?[") and not path.exists():  # an existing name is taken literally
-        found = sorted(Path(p) for p in glob.glob(source, recursive=True) if _supported(p))
+        found = sorted(Path(p) for p in glob.glob(source, recursive=True) if accept(p))
         if not found:
             raise NoFilesError(f"{source}: pattern matches no {kinds} files")
     elif path.is_dir():
-        found = sorted(p for p in path.rglob("*") if p.is_file() and _supported(p.name))
+        found = sorted(p for p in path.rglob("*") if p.is_file() and accept(p.name))
         if not found:
             raise NoFilesError(f"{source}: directory holds no {kinds} files")
     elif path.is_file():
-        if not _supported(path.name):
+        if not accept(path.name):
             raise IngestError(f"{source}: unsupported file type (expected {kinds})")
         found = [path]
     else:
@@ -105,8 +109,10 @@ def _s3_object(s3, bucket: str, key: str, size: int, etag: str) -> SourceFile:
     return SourceFile(f"s3://{bucket}/{key}", size, lambda: "etag:" + etag.strip('"'), fetch)
 
 
-def discover_s3(source: str, s3) -> list[SourceFile]:
+def discover_s3(source: str, s3, accept: Callable[[str], bool] | None = None) -> list[SourceFile]:
     """Objects named by one ``s3://bucket/...`` source: a key, a prefix, or a glob over keys."""
+    kinds = "/".join(READERS) if accept is None else "matching"
+    accept = accept or _supported
     bucket, _, key = source.removeprefix("s3://").partition("/")
     pattern = key if any(c in key for c in "*?[") else None
     prefix = key.split("*")[0].split("?")[0].split("[")[0] if pattern else key
@@ -123,9 +129,9 @@ def discover_s3(source: str, s3) -> list[SourceFile]:
     else:
         folder = key if key.endswith("/") or not key else key + "/"
         chosen = [o for o in objects if o["Key"].startswith(folder)]
-    chosen = sorted((o for o in chosen if _supported(o["Key"])), key=lambda o: o["Key"])
+    chosen = sorted((o for o in chosen if accept(o["Key"])), key=lambda o: o["Key"])
     if not chosen:
-        raise NoFilesError(f"{source}: no {'/'.join(READERS)} objects there")
+        raise NoFilesError(f"{source}: no {kinds} objects there")
     return [_s3_object(s3, bucket, o["Key"], o["Size"], o["ETag"]) for o in chosen]
 
 
@@ -133,11 +139,13 @@ def discover(
     sources: Iterable[Path | str],
     s3_client: Callable[[], object] | None = None,
     optional: Collection[str] = (),
+    accept: Callable[[str], bool] | None = None,
 ) -> list[SourceFile]:
     """Every event file named by ``sources``, in order, each once.
 
     A source in ``optional`` may name nothing (a scheduled day's folder that never came: an
-    empty day); any other source that names nothing is an error.
+    empty day); any other source that names nothing is an error. ``accept`` says which names
+    are files to read (default: the suffixes of ``READERS``).
     """
     files: dict[str, SourceFile] = {}
     s3 = None
@@ -146,9 +154,9 @@ def discover(
             if source.startswith("s3://"):
                 if s3 is None:
                     s3 = s3_client() if s3_client else _default_s3_client()
-                found = discover_s3(source, s3)
+                found = discover_s3(source, s3, accept)
             else:
-                found = discover_local(source)
+                found = discover_local(source, accept)
         except NoFilesError:
             if source not in optional:
                 raise

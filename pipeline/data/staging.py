@@ -21,7 +21,7 @@ from pipeline.data.warehouse import one_row
 from pipeline.errors import IngestError
 from pipeline.settings import REQUIRED_COLUMNS, PipelineSettings
 
-OPTIONAL_COLUMNS = ("event_type", "quantity", "price", "country", "weight")
+OPTIONAL_COLUMNS = ("event_type", "quantity", "price", "country", "weight", "rec_id")
 EVENT_COLUMNS = REQUIRED_COLUMNS + OPTIONAL_COLUMNS
 ROW, FILE = "_recs_row", "_recs_file"  # internal columns: the row in its file (1-based), the file id
 MAX_ABS_QUANTITY = 1e6
@@ -119,6 +119,7 @@ def staging_sql(
                 TRY_CAST({col["country"]} AS VARCHAR) AS country,
                 TRY_CAST({col["weight"]} AS DOUBLE) AS weight,
                 TRY_CAST({col["weight"]} AS VARCHAR) AS weight_text,
+                nullif(trim(TRY_CAST({col["rec_id"]} AS VARCHAR), ' \t\r\n'), '') AS rec_id,
                 {ROW}, {FILE}
             FROM ({flat})
         )

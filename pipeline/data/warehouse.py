@@ -1,6 +1,7 @@
 """The DuckDB warehouse file: its tables and how to open it.
 
-``raw_events``   every good event as it came (append-only), with the file (``file_id``) and row
+``raw_events``   every good event as it came (append-only), with the file (``file_id``) and row,
+                 and the ``rec_id`` of the answer it followed when the log carries one
 ``quarantine``   every rejected row: file, row, the first rule it broke, the row as JSON
 ``manifest``     one row per loaded file: path (local or ``s3://``), size, checksum, rows, load time
 ``user_ids`` / ``item_ids``
@@ -24,8 +25,11 @@ CREATE TABLE IF NOT EXISTS raw_events (
     price       DOUBLE,
     country     VARCHAR,
     file_id     INTEGER NOT NULL,   -- the manifest row of the file it came from
-    source_row  BIGINT NOT NULL
+    source_row  BIGINT NOT NULL,
+    rec_id      VARCHAR             -- the answer (its rec_id) the event followed, when the log says
 );
+-- a warehouse made before the column existed gains it (NULL for its old rows)
+ALTER TABLE raw_events ADD COLUMN IF NOT EXISTS rec_id VARCHAR;
 CREATE TABLE IF NOT EXISTS quarantine (
     source_file VARCHAR NOT NULL,
     source_row  BIGINT NOT NULL,

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from pipeline.feedback.section import section as online_section
 from pipeline.model.artifact import ArtifactMeta
 from pipeline.model.evaluate import Evaluation
 
@@ -267,5 +268,5 @@ def write_report(
             meta.tuning.trials, meta.tuning.metric or "", directory / "tuning.png"
         ).name
     path = directory / "report.md"
-    path.write_text(render_markdown(meta, points, plots, examples))
+    path.write_text(render_markdown(meta, points, plots, examples) + online_section(directory))
     return path
