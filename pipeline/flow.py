@@ -22,9 +22,11 @@ from pipeline.model import artifact, evaluate, gate, html_report, report, train,
 from pipeline.model.artifact import ArtifactMeta
 from pipeline.ops import plan, retries
 from pipeline.ops.concurrency import one_run_at_a_time
+from pipeline.ops.state import shared_state
 from pipeline.precompute import recommend, shard
 from pipeline.publish import expiry, writer
 from pipeline.settings import ALSParams, PipelineSettings, load_settings
+from pipeline.storage import Location
 
 
 @dataclass
@@ -204,13 +206,14 @@ def save_artifact(
 
 
 @task(**task_defaults)
-def write_report(path: Path) -> Path:
+def write_report(path: Path, root: Location | None = None) -> Path:
     """The run report into the artifact directory, and its key table and text as Prefect artifacts."""
     meta = artifact.load_meta(path.parent, path.name)
-    history = artifact.history(path.parent)
+    history = artifact.history(root or path.parent)  # root: the artifacts' home when path is a local copy
     page = report.write_report(path, meta, history)
     html_report.write_html(page)  # report.html beside it, and the index over versions
     html_report.write_index(path.parent, [m for m in history if m.version != meta.version] + [meta])
+    artifact.push_report(path, root or path.parent)  # to S3, when the artifacts live there
     create_table_artifact(
         key="nightly-metrics",
         table=report.metric_rows(meta.evaluation),
@@ -272,6 +275,7 @@ def publish_version(
 
 @flow(name="nightly", timeout_seconds=8 * 3600)
 @one_run_at_a_time
+@shared_state  # the DynamoDB lock, the warehouse restored from S3 and saved back (pipeline/ops/state.py)
 def nightly(
     events: list[str],
     config: str | None = None,
@@ -312,7 +316,7 @@ def nightly(
     model = fit_model(data, settings, tuning.best)
     version = artifact.new_version()
     path = save_artifact(version, model, data, settings, evaluation, decision, tuning)
-    page = write_report(path)
+    page = write_report(path, settings.artifacts_dir)
     log.info("artifact %s saved to %s, report %s", version, path, page)
     users, items = data.shape
     summary = RunSummary(
