@@ -186,15 +186,21 @@ def upload(local: Path, loc: Location) -> None:
         raise _named(err, loc, "upload") from err
 
 
-def delete(loc: Location) -> None:
-    """Remove the file or object (gone already: nothing to do)."""
-    if isinstance(loc, Path):
-        loc.unlink(missing_ok=True)
-        return
+def set_tags(loc: S3Path, tags: dict[str, str]) -> None:
+    """Replace the object's tags (the bucket's lifecycle rules act on them)."""
+    tag_set = [{"Key": key, "Value": value} for key, value in tags.items()]
     try:
-        client(loc).delete_object(Bucket=loc.bucket, Key=loc.key)
+        client(loc).put_object_tagging(Bucket=loc.bucket, Key=loc.key, Tagging={"TagSet": tag_set})
     except Exception as err:
-        raise _named(err, loc, "delete") from err
+        raise _named(err, loc, "tag") from err
+
+
+def tags(loc: S3Path) -> dict[str, str]:
+    try:
+        found = client(loc).get_object_tagging(Bucket=loc.bucket, Key=loc.key)["TagSet"]
+    except Exception as err:
+        raise _named(err, loc, "read the tags of") from err
+    return {tag["Key"]: tag["Value"] for tag in found}
 
 
 def _named(err: Exception, loc: S3Path, doing: str) -> Exception:
@@ -216,6 +222,6 @@ def _named(err: Exception, loc: S3Path, doing: str) -> Exception:
     if code in ("AccessDenied", "403", "AllAccessDisabled", "InvalidAccessKeyId", "SignatureDoesNotMatch"):
         return StorageError(
             f"cannot {doing} {loc}: access denied ({code}); give the job's role s3:GetObject, s3:PutObject, "
-            f"s3:DeleteObject and s3:ListBucket on bucket {loc.bucket}"
+            f"s3:PutObjectTagging and s3:ListBucket on bucket {loc.bucket} (infra/template.yaml does)"
         )
     return err

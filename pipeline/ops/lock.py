@@ -9,7 +9,7 @@ does not. The lock is the item ``contract.LOCK_KEY`` of the serving table:
 
 A run takes it with a conditional write that succeeds only when no item is there, its lease
 has ended, or this holder already has it; it renews the lease every third of its length
-while it runs, and deletes it (only if still its own) when it ends. A holder that dies stops
+while it runs, and ends the lease (only if still its own) when it ends. A holder that dies stops
 renewing, and the lease ends on its own. A second run fails at once with ``RunInProgressError``
 naming the holder and the lease's end.
 """
@@ -66,7 +66,7 @@ def acquire(client, table: str, holder: str, lease_seconds: float, now: float | 
     except ClientError as err:
         if err.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
             raise
-        other = current(client, table)
+        other = current(client, table, now)
         who = f"{other.holder}, whose lease ends {other.ends()}" if other else "a run that just ended"
         raise RunInProgressError(
             f"another nightly run holds the lock (item meta#lock/nightly in DynamoDB table {table}): {who}; "
@@ -79,12 +79,13 @@ def _number(seconds: float) -> dict:
     return {"N": f"{seconds:.3f}"}
 
 
-def current(client, table: str) -> Lease | None:
-    """The lease stored now, or None."""
+def current(client, table: str, now: float | None = None) -> Lease | None:
+    """The lease held now, or None (no item, or its lease is over)."""
     item = client.get_item(TableName=table, Key=contract.LOCK_KEY, ConsistentRead=True).get("Item")
     if not item:
         return None
-    return Lease(item["holder"]["S"], float(item["expires_at"]["N"]))
+    lease = Lease(item["holder"]["S"], float(item["expires_at"]["N"]))
+    return lease if lease.expires_at >= (time.time() if now is None else now) else None
 
 
 def renew(client, table: str, lease: Lease, lease_seconds: float) -> Lease:
@@ -109,13 +110,15 @@ def renew(client, table: str, lease: Lease, lease_seconds: float) -> Lease:
 
 
 def release(client, table: str, lease: Lease) -> None:
-    """Delete the lock item if it is still ours (another holder's is left alone)."""
+    """End the lease now if it is still ours (another holder's is left alone). The item stays, with
+    its lease over: the job's role may write the table but delete nothing from it."""
     try:
-        client.delete_item(
+        client.update_item(
             TableName=table,
             Key=contract.LOCK_KEY,
+            UpdateExpression="SET expires_at = :ended",
             ConditionExpression="holder = :me",
-            ExpressionAttributeValues={":me": {"S": lease.holder}},
+            ExpressionAttributeValues={":ended": _number(0), ":me": {"S": lease.holder}},
         )
     except ClientError as err:
         if err.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":

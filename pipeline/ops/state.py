@@ -10,8 +10,10 @@ A run restores the snapshot the pointer names into a local working copy, works o
 any local file, and after it ends without error uploads the file as a NEW snapshot and then
 rewrites the pointer. A run that dies before the pointer is rewritten leaves the previous
 good state named, so the next run re-ingests the same new files into it (ingest is
-idempotent by its manifest): nothing lost, nothing doubled. The newest ``KEEP_SNAPSHOTS``
-snapshots are kept for a manual rollback; older ones are deleted after the switch.
+idempotent by its manifest): nothing lost, nothing doubled. After the switch every other
+snapshot is tagged ``recs-state=superseded``; the bucket's lifecycle rule expires those a
+week later, which leaves a week of earlier states for a manual rollback and lets the job's
+role delete nothing.
 
 DuckDB's own S3 access (the httpfs extension) is not used: it downloads at first use, which
 a locked-down container cannot. A local ``warehouse`` path is used in place, as before.
@@ -47,7 +49,9 @@ log = logging.getLogger(__name__)
 P = ParamSpec("P")
 R = TypeVar("R")
 
-KEEP_SNAPSHOTS = 3
+# the tag of every snapshot the pointer no longer names; the bucket's lifecycle rule
+# (infra/template.yaml) expires them after a week, so the job itself deletes nothing
+STATE_TAG = "recs-state"
 LOCAL_NAME = "warehouse.duckdb"
 
 
@@ -114,15 +118,16 @@ def save(local: Path, remote: S3Path, restored: Snapshot | None) -> Snapshot:
     saved = Snapshot(target.key, local.stat().st_size, now.isoformat(timespec="seconds"))
     storage.write_bytes(pointer_of(remote), json.dumps(asdict(saved)).encode())  # the switch
     log.info("warehouse saved to %s (%d bytes, %.1fs)", target, saved.size_bytes, _since(started))
-    _drop_old(remote, keep=target.name)
+    _supersede(remote, keep=target.name)
     return saved
 
 
-def _drop_old(remote: S3Path, keep: str) -> None:
-    names = storage.list_files(snapshots_of(remote))
-    for name in names[: max(0, len(names) - KEEP_SNAPSHOTS)]:
-        if name != keep:
-            storage.delete(snapshots_of(remote) / name)
+def _supersede(remote: S3Path, keep: str) -> None:
+    """Tag every snapshot but ``keep`` superseded (an earlier run's, or one a dying run left unnamed)."""
+    for name in storage.list_files(snapshots_of(remote)):
+        old = snapshots_of(remote) / name
+        if name != keep and storage.tags(old).get(STATE_TAG) != "superseded":
+            storage.set_tags(old, {STATE_TAG: "superseded"})
 
 
 def _since(started: float) -> float:
