@@ -91,39 +91,36 @@ def current(client, table: str, now: float | None = None) -> Lease | None:
 def renew(client, table: str, lease: Lease, lease_seconds: float) -> Lease:
     """The lease moved on by ``lease_seconds`` from now; ``LockLostError`` when it is no longer ours."""
     renewed = Lease(lease.holder, time.time() + lease_seconds)
-    try:
-        client.update_item(
-            TableName=table,
-            Key=contract.LOCK_KEY,
-            UpdateExpression="SET expires_at = :until",
-            ConditionExpression="holder = :me",
-            ExpressionAttributeValues={":until": _number(renewed.expires_at), ":me": {"S": lease.holder}},
-        )
-    except ClientError as err:
-        if err.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
-            raise
+    if not _end_lease_at(client, table, lease.holder, renewed.expires_at):
         raise LockLostError(
             f"the nightly lock in table {table} is no longer held by {lease.holder}: its lease ended "
             f"{lease.ends()} before it was renewed"
-        ) from None
+        )
     return renewed
 
 
 def release(client, table: str, lease: Lease) -> None:
     """End the lease now if it is still ours (another holder's is left alone). The item stays, with
     its lease over: the job's role may write the table but delete nothing from it."""
+    if not _end_lease_at(client, table, lease.holder, 0):
+        log.warning("the nightly lock in table %s was no longer %s's to release", table, lease.holder)
+
+
+def _end_lease_at(client, table: str, holder: str, expires_at: float) -> bool:
+    """Set the lease's end, if ``holder`` still holds the lock (False when another does)."""
     try:
         client.update_item(
             TableName=table,
             Key=contract.LOCK_KEY,
-            UpdateExpression="SET expires_at = :ended",
+            UpdateExpression="SET expires_at = :until",
             ConditionExpression="holder = :me",
-            ExpressionAttributeValues={":ended": _number(0), ":me": {"S": lease.holder}},
+            ExpressionAttributeValues={":until": _number(expires_at), ":me": {"S": holder}},
         )
     except ClientError as err:
         if err.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
             raise
-        log.warning("the nightly lock in table %s was no longer %s's to release", table, lease.holder)
+        return False
+    return True
 
 
 class Held:

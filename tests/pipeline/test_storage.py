@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import uuid
 from pathlib import Path
 
-import boto3
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -70,17 +68,13 @@ def test_settings_take_s3_locations_from_the_environment_and_reach_the_jobs_endp
 
 
 @pytest.fixture
-def bucket(local_aws) -> S3Path:
-    name = f"recs-storage-{uuid.uuid4().hex[:8]}"
-    boto3.client("s3", endpoint_url=local_aws.endpoint_url, region_name=local_aws.region).create_bucket(
-        Bucket=name
-    )
-    return S3Path(name, "root", local_aws.endpoint_url, local_aws.region)
+def s3_root(bucket, local_aws) -> S3Path:
+    return S3Path(bucket, "root", local_aws.endpoint_url, local_aws.region)
 
 
 @pytest.fixture(params=["local", "s3"])
 def root(request, tmp_path):
-    return tmp_path / "root" if request.param == "local" else request.getfixturevalue("bucket")
+    return tmp_path / "root" if request.param == "local" else request.getfixturevalue("s3_root")
 
 
 def test_the_same_operations_work_on_both_kinds_of_location(root, tmp_path):

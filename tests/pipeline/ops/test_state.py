@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
-
-import boto3
 import pytest
 
 from pipeline import storage
@@ -14,11 +11,7 @@ from pipeline.storage import S3Path
 
 
 @pytest.fixture
-def remote(local_aws) -> S3Path:
-    bucket = f"recs-state-{uuid.uuid4().hex[:8]}"
-    boto3.client("s3", endpoint_url=local_aws.endpoint_url, region_name=local_aws.region).create_bucket(
-        Bucket=bucket
-    )
+def remote(bucket, local_aws) -> S3Path:
     return S3Path(bucket, "state/warehouse.duckdb", local_aws.endpoint_url, local_aws.region)
 
 
