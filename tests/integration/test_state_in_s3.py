@@ -3,7 +3,7 @@ DynamoDB (moto's server), survive a run that dies half-way, and fail cleanly whe
 
 from __future__ import annotations
 
-import uuid
+import json
 
 import boto3
 import duckdb
@@ -26,15 +26,6 @@ def days(tmp_path):
     """test_operations' tiny log: the first nine days, and the last day held back for a later run."""
     files = test_operations.write_daily(test_operations.TINY, tmp_path / "all")
     return [str(path) for path in files[:-1]], str(files[-1])
-
-
-@pytest.fixture
-def bucket(local_aws) -> str:
-    name = f"recs-state-{uuid.uuid4().hex[:8]}"
-    boto3.client("s3", endpoint_url=local_aws.endpoint_url, region_name=local_aws.region).create_bucket(
-        Bucket=name
-    )
-    return name
 
 
 @pytest.fixture
@@ -121,6 +112,27 @@ def test_a_second_run_in_an_empty_directory_finds_everything_the_first_left_in_s
     assert one.model_version in report and two.model_version in report
     assert served(dynamodb, settings) == two.model_version
     assert current(dynamodb, settings.table_name) is None  # the lock was released
+
+
+def test_recs_recommend_reads_the_model_and_the_history_from_s3(
+    days, in_s3, monkeypatch, capsys, prefect_harness
+):
+    from pipeline.cli import main
+    from pipeline.flow import nightly
+
+    settings = in_s3()
+    one = nightly(events=days[0], settings=settings)
+    user = str(artifact.load(settings.artifacts_dir, one.model_version).user_ids[0])
+    in_s3()  # another empty directory: nothing local to read
+    monkeypatch.setenv("RECS_WAREHOUSE", str(settings.warehouse))
+    monkeypatch.setenv("RECS_ARTIFACTS_DIR", str(settings.artifacts_dir))
+    monkeypatch.setenv("RECS_AWS_ENDPOINT_URL", settings.aws_endpoint_url)
+    assert main(["recommend", user, "--k", "3", "--json"]) == 0
+    lists = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert lists["model_version"] == one.model_version and lists["known"] is True
+    assert len(lists["items"]) == 3
+    assert lists["history"]  # what the user touched, read from the warehouse restored from S3
+    assert not set(lists["history"]) & {item["item_id"] for item in lists["items"]}
 
 
 def fail_publish_after(batches: int):
