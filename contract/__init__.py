@@ -12,6 +12,7 @@ resolves which one is current:
     pk                      sk          attributes                                   codec
     ----------------------  ----------  -------------------------------------------  ----------------
     meta#pointer            current     version, previous, k, flipped_at             Pointer
+    meta#lock               nightly     holder, expires_at (lease, epoch seconds)    (pipeline only)
     meta#version            <version>   status (writing|published|retired), rows,    VersionEntry
                                         rows_done, k, metrics (S, JSON), fingerprint,
                                         check_keys (S, JSON), created_at,
@@ -50,6 +51,7 @@ from contract._ids import (
 from contract._keys import (
     GLOBAL_SEGMENT,
     KEY_SCHEMA,
+    LOCK_KEY,
     PARTITION_KEY,
     POINTER_KEY,
     SORT_KEY,
@@ -89,6 +91,7 @@ __all__ = [
     "ID_PATTERN",
     "ID_RULE",
     "KEY_SCHEMA",
+    "LOCK_KEY",
     "MAX_ID_LENGTH",
     "MAX_K",
     "MAX_SEGMENT_LENGTH",

@@ -12,6 +12,8 @@ VERSION_PK = "meta#version"
 KEY_SCHEMA = {PARTITION_KEY: ("HASH", "S"), SORT_KEY: ("RANGE", "S")}
 
 POINTER_KEY = {PARTITION_KEY: {"S": "meta#pointer"}, SORT_KEY: {"S": "current"}}
+# the nightly job's lease: one run at a time across machines (pipeline/ops/lock.py); the API never reads it
+LOCK_KEY = {PARTITION_KEY: {"S": "meta#lock"}, SORT_KEY: {"S": "nightly"}}
 
 
 def table_keys() -> dict:

@@ -25,6 +25,7 @@ from pipeline.model.artifact import ArtifactMeta
 from pipeline.model.examples import report_section
 from pipeline.ops import plan, retries
 from pipeline.ops.concurrency import one_run_at_a_time
+from pipeline.ops.state import shared_state
 from pipeline.precompute import recommend, shard
 from pipeline.publish import expiry, writer
 from pipeline.settings import ALSParams, PipelineSettings, load_settings
@@ -225,10 +226,12 @@ def save_artifact(
 def write_report(path: Path, model, data: Interactions, settings: PipelineSettings) -> Path:
     """The run report into the artifact directory, and its key table and text as Prefect artifacts."""
     meta = artifact.load_meta(path.parent, path.name)
-    history = artifact.history(path.parent)
+    root = settings.artifacts_dir  # the artifacts' home: path is a local copy when they live in S3
+    history = artifact.history(root)
     page = report.write_report(path, meta, history, report_section(model, data, settings))
     html_report.write_html(page)  # report.html beside it, and the index over versions
     html_report.write_index(path.parent, [m for m in history if m.version != meta.version] + [meta])
+    artifact.push_report(path, root)  # to S3, when the artifacts live there
     create_table_artifact(
         key="nightly-metrics",
         table=report.metric_rows(meta.evaluation),
@@ -290,6 +293,7 @@ def publish_version(
 
 @flow(name="nightly", timeout_seconds=8 * 3600)
 @one_run_at_a_time
+@shared_state  # the DynamoDB lock, the warehouse restored from S3 and saved back (pipeline/ops/state.py)
 def nightly(
     events: list[str],
     config: str | None = None,

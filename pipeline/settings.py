@@ -11,12 +11,20 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, Field, PlainSerializer, field_validator, model_validator
 from pydantic_settings import BaseSettings, EnvSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 
+from pipeline import storage
+
 REQUIRED_COLUMNS = ("user_id", "item_id", "ts")
+# a local path or s3://bucket/prefix (pipeline/storage.py)
+Location = Annotated[
+    storage.Location,
+    BeforeValidator(storage.location),
+    PlainSerializer(str, return_type=str),
+]
 
 
 class ALSParams(BaseModel):
@@ -96,8 +104,8 @@ class PipelineSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="RECS_", env_nested_delimiter="__", extra="forbid")
 
     # where things live
-    warehouse: Path = Path("var/warehouse.duckdb")
-    artifacts_dir: Path = Path("var/artifacts")
+    warehouse: Location = Path("var/warehouse.duckdb")
+    artifacts_dir: Location = Path("var/artifacts")
     table_name: str = "recs"
     aws_region: str = "us-east-1"
     aws_endpoint_url: str | None = None
@@ -156,6 +164,9 @@ class PipelineSettings(BaseSettings):
     publish_workers: int = Field(4, ge=1, le=64)
     publish_max_attempts: int = Field(8, ge=1, le=30, description="BatchWriteItem tries per batch")
     create_table: bool = Field(True, description="create a missing table (false: infra/ owns it)")
+    lock_lease_seconds: float = Field(
+        600.0, ge=1, le=86400, description="the nightly lock's lease, renewed every third of it in a run"
+    )
 
     # ingest rules
     max_bad_fraction: float = Field(0.05, ge=0, le=1)
@@ -181,6 +192,14 @@ class PipelineSettings(BaseSettings):
         description="an event without a rec_id counts for an answer this long after it",
     )
     online_test: OnlineTestSettings = Field(default_factory=OnlineTestSettings)
+
+    @model_validator(mode="after")
+    def _s3_through_the_jobs_endpoint(self) -> PipelineSettings:
+        """S3 locations reach the same AWS (or local moto) as the job's other clients."""
+        for name in ("warehouse", "artifacts_dir"):
+            bound = storage.bind(getattr(self, name), self.aws_region, self.aws_endpoint_url)
+            object.__setattr__(self, name, bound)
+        return self
 
     @field_validator("event_weights")
     @classmethod

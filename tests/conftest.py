@@ -35,6 +35,16 @@ def dynamodb(local_aws):
 
 
 @pytest.fixture
+def bucket(local_aws) -> str:
+    """A new, empty S3 bucket in the local AWS; its name."""
+    name = f"recs-test-{uuid.uuid4().hex[:8]}"
+    boto3.client("s3", endpoint_url=local_aws.endpoint_url, region_name=local_aws.region).create_bucket(
+        Bucket=name
+    )
+    return name
+
+
+@pytest.fixture
 def table_name() -> str:
     return f"recs-test-{uuid.uuid4().hex[:8]}"
 

@@ -10,11 +10,11 @@ import argparse
 import os
 import sys
 
-from pipeline.cli import feedback, job, serving, tooling
+from pipeline.cli import feedback, job, local_aws, serving, tooling
 
-GROUPS = (job, serving, tooling, feedback)
+GROUPS = (job, serving, tooling, local_aws, feedback)
 # commands of the development tooling (infra/local, benchmarks): they need the "local" extra
-LOCAL_COMMANDS = set(tooling.EXAMPLES)
+LOCAL_COMMANDS = set(tooling.EXAMPLES) | set(local_aws.EXAMPLES)
 # one example per command, shown at the end of `recs COMMAND --help`
 EXAMPLES = {name: example for group in GROUPS for name, example in group.EXAMPLES.items()}
 
@@ -87,3 +87,11 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # `recs ... | head`: the reader left; nothing more to say
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except Exception as err:  # boto3's: no credentials, no endpoint, access denied, no table or bucket
+        from pipeline.cli import aws_errors
+
+        line = aws_errors.explain(err, aws_errors.where(args))
+        if line is None:
+            raise
+        print(f"recs {args.command}: error: {line}", file=sys.stderr)
+        return 1

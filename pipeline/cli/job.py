@@ -7,7 +7,7 @@ import json
 from collections.abc import Mapping
 from pathlib import Path
 
-from pipeline.cli import common
+from pipeline.cli import common, local_aws
 
 EXAMPLES = {
     "run": "recs run --events sample_data/events --config sample_data/retail.toml --local-aws",
@@ -21,15 +21,20 @@ EXAMPLES = {
 
 def cmd_run(args: argparse.Namespace) -> int:
     from pipeline.flow import nightly
+    from pipeline.ops.state import preflight
 
     settings = common.settings(args)
     if not args.local_aws:
+        preflight(settings)  # no credentials, table or bucket: one line, before the flow starts
         summary = nightly(events=args.events, settings=settings, force=args.force)
+    elif local_aws.is_running():  # the local AWS of `recs local-aws start`: used, and left running
+        with local_aws.recorded(args):
+            summary = nightly(events=args.events, settings=common.settings(args), force=args.force)
     else:
         from infra.local.aws import LocalAWS, environment
 
         with LocalAWS() as aws, environment(aws.environment()):  # restored after: callers may go on
-            settings = settings.model_copy(update={"aws_endpoint_url": aws.endpoint_url})
+            settings = common.settings(args, aws_endpoint_url=aws.endpoint_url)
             summary = nightly(events=args.events, settings=settings, force=args.force)
     if args.json:
         common.print_json(summary.as_dict())
@@ -102,12 +107,15 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def cmd_recommend(args: argparse.Namespace) -> int:
     from pipeline.model import artifact, lookup
+    from pipeline.ops import state
 
     settings = common.settings(args)
     names = lookup.item_names(Path(args.names) if args.names else settings.item_names)
     version = lookup.pick_version(settings.artifacts_dir, args.model_version)
     model = artifact.load(settings.artifacts_dir, version)
-    for lists in lookup.recommend(model, args.users, args.k, settings.warehouse):
+    with state.restored(settings) as copy:  # a warehouse kept in S3: a local copy, for the history
+        found = lookup.recommend(model, args.users, args.k, copy.path)
+    for lists in found:
         print(
             json.dumps(lists.as_dict() | {"model_version": version})
             if args.json
@@ -148,7 +156,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     run.add_argument("--events", nargs="+", required=True, help="event files or directories")
     common.add_config(run)
     common.add_map(run)
-    run.add_argument("--local-aws", action="store_true", help="start and stop a local moto server")
+    run.add_argument(
+        "--local-aws",
+        action="store_true",
+        help="use the local AWS of `recs local-aws start`; without one, start and stop a moto server",
+    )
     run.add_argument("--force", action="store_true", help="publish even if the quality gate refuses")
     common.add_json(run, "end with one JSON summary line")
     run.set_defaults(func=cmd_run)

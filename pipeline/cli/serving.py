@@ -6,7 +6,7 @@ import argparse
 import json
 
 import contract
-from pipeline.cli import common, ids
+from pipeline.cli import common, ids, local_aws
 
 EXAMPLES = {
     "versions": "recs versions --config sample_data/retail.toml",
@@ -55,12 +55,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     versions = sub.add_parser("versions", help="published model versions, their metrics and row counts")
     common.add_config(versions)
     common.add_json(versions, "one JSON line per version")
-    versions.set_defaults(func=cmd_versions)
+    local_aws.add_flag(versions)
+    versions.set_defaults(func=local_aws.honoured(cmd_versions))
 
     back = sub.add_parser("rollback", help="serve an earlier published version again")
     back.add_argument("--to", metavar="VERSION", help="default: the version served before the current one")
     common.add_config(back)
-    back.set_defaults(func=cmd_rollback)
+    local_aws.add_flag(back)
+    back.set_defaults(func=local_aws.honoured(cmd_rollback))
 
     show = sub.add_parser("show-user", help="print what the API answers for a user")
     show.add_argument("user_id", type=ids.user_id, help="the user id, as the API takes it (the same id rule)")
@@ -69,4 +71,5 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--segment", type=ids.segment, help="for a user the model does not know: this segment's popular list"
     )
     common.add_config(show)
-    show.set_defaults(func=cmd_show_user)
+    local_aws.add_flag(show)
+    show.set_defaults(func=local_aws.honoured(cmd_show_user))

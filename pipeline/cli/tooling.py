@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from pipeline.cli import common
+from pipeline.cli import common, local_aws
 
 SCALES = ["tiny", "small", "medium", "large"]
 
@@ -73,7 +73,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     api = sub.add_parser("api", help="serve the API on 127.0.0.1 with uvicorn")
     api.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
     api.add_argument("--port", type=int, default=8000, help="port to listen on (default: 8000)")
-    api.set_defaults(func=cmd_api)
+    local_aws.add_flag(api)
+    api.set_defaults(func=local_aws.honoured(cmd_api))
 
     demo = sub.add_parser("demo", help="the whole product once, on the bundled data and a local AWS")
     demo.add_argument(

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import duckdb
 
+from pipeline.storage import Location, S3Path, StorageError
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS raw_events (
     user_id     VARCHAR NOT NULL,
@@ -77,8 +79,15 @@ WHERE {kind}_id NOT IN (SELECT {kind}_id FROM {kind}_ids)
 # column or a "+05:00" string converts to UTC rather than to the host's zone, whatever TZ says.
 
 
-def connect(path: Path | str, read_only: bool = False) -> duckdb.DuckDBPyConnection:
-    """Open (and, when writable, create) the warehouse with its schema in place."""
+def connect(path: Location | str, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """Open (and, when writable, create) the warehouse with its schema in place.
+
+    A warehouse kept in S3 is opened through its local copy (``pipeline.ops.state.restored``)."""
+    if isinstance(path, S3Path):
+        raise StorageError(
+            f"warehouse {path} is kept in S3: open the local copy that pipeline.ops.state restores "
+            "(the nightly run and `recs recommend` do)"
+        )
     path = Path(path)
     if read_only:
         if not path.exists():

@@ -23,6 +23,7 @@ import json
 import platform
 import secrets
 import subprocess
+import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import metadata
@@ -34,14 +35,18 @@ from implicit.cpu.als import AlternatingLeastSquares
 from pydantic import BaseModel, ConfigDict
 from threadpoolctl import threadpool_limits
 
+from pipeline import storage
 from pipeline.model.evaluate import Evaluation
 from pipeline.model.gate import GateDecision
 from pipeline.model.tune import TuningRecord
 from pipeline.settings import ALSParams
+from pipeline.storage import Location
 
 LIBRARIES = ("implicit", "numpy", "scipy", "pandas", "duckdb", "prefect", "boto3", "threadpoolctl")
 PACKAGE = "recs"
 META_SCHEMA_VERSION = 2
+_META = "/meta.json"
+_ARTIFACT_FILES = {"model.npz", "ids.npz", "meta.json"}
 
 
 class ArtifactMeta(BaseModel):
@@ -149,19 +154,53 @@ def code_version() -> str:
     return f"git:{commit}{'+dirty' if dirty else ''}"
 
 
-def save(artifact: Artifact, root: Path) -> Path:
-    """Write the artifact under ``root/<version>/``; an existing version is never overwritten."""
-    path = Path(root) / artifact.version
+def save(artifact: Artifact, root: Location | str) -> Path:
+    """Write the artifact under ``root/<version>/``; an existing version is never overwritten.
+
+    Under an S3 prefix the files are written to a local staging folder and uploaded, ``meta.json``
+    last: a version exists (``saved_versions``) only once all of it is there. Returns the local folder.
+    """
+    root = storage.location(root)
+    if isinstance(root, Path):
+        path = root / artifact.version
+    else:
+        if storage.exists(root / artifact.version / "meta.json"):
+            raise FileExistsError(f"an artifact of version {artifact.version} already exists under {root}")
+        path = Path(tempfile.mkdtemp(prefix="recs-artifact-")) / artifact.version
     path.mkdir(parents=True, exist_ok=False)
     artifact.model.save(str(path / "model.npz"))
     np.savez(path / "ids.npz", user_ids=artifact.user_ids.astype(str), item_ids=artifact.item_ids.astype(str))
     (path / "meta.json").write_text(artifact.meta.model_dump_json(indent=2))
+    if isinstance(root, storage.S3Path):
+        for name in ("model.npz", "ids.npz", "meta.json"):  # meta.json last: the version is whole
+            storage.upload(path / name, root / artifact.version / name)
     return path
 
 
-def load(root: Path, version: str) -> Artifact:
-    path = Path(root) / version
+def push_report(path: Path, root: Location | str) -> None:
+    """Upload the report files a run wrote into the local artifact folder ``path`` (and the index
+    beside it) to the S3 prefix ``root``; nothing to do when ``root`` is local."""
+    root = storage.location(root)
+    if not isinstance(root, storage.S3Path):
+        return
+    for file in sorted(p for p in path.iterdir() if p.is_file() and p.name not in _ARTIFACT_FILES):
+        storage.upload(file, root / path.name / file.name)
+    if (path.parent / "index.html").is_file():
+        storage.upload(path.parent / "index.html", root / "index.html")
+
+
+def load(root: Location | str, version: str) -> Artifact:
+    root = storage.location(root)
     meta = load_meta(root, version)
+    if isinstance(root, Path):
+        return _loaded(root / version, meta)
+    with tempfile.TemporaryDirectory(prefix="recs-artifact-") as tmp:
+        for name in ("model.npz", "ids.npz"):
+            storage.download(root / version / name, Path(tmp) / name)
+        return _loaded(Path(tmp), meta)
+
+
+def _loaded(path: Path, meta: ArtifactMeta) -> Artifact:
     with threadpool_limits(1, "blas"):  # what implicit asks for; it warns on load otherwise
         model = AlternatingLeastSquares.load(str(path / "model.npz"))
     with np.load(path / "ids.npz", allow_pickle=False) as ids:
@@ -169,26 +208,28 @@ def load(root: Path, version: str) -> Artifact:
     return Artifact(model, user_ids, item_ids, meta)
 
 
-def load_meta(root: Path, version: str) -> ArtifactMeta:
+def load_meta(root: Location | str, version: str) -> ArtifactMeta:
     """The meta of one version, without loading its factors."""
-    path = Path(root) / version / "meta.json"
-    if not path.exists():
-        raise FileNotFoundError(f"no model artifact for version {version} under {root}")
-    return ArtifactMeta.from_json(json.loads(path.read_text()))
+    root = storage.location(root)
+    try:
+        text = storage.read_bytes(root / version / "meta.json")
+    except FileNotFoundError:
+        raise FileNotFoundError(f"no model artifact for version {version} under {root}") from None
+    return ArtifactMeta.from_json(json.loads(text))
 
 
-def saved_versions(root: Path) -> list[str]:
-    """Every version saved under ``root``, oldest first."""
-    root = Path(root)
-    return sorted(p.name for p in root.iterdir() if (p / "meta.json").exists()) if root.exists() else []
+def saved_versions(root: Location | str) -> list[str]:
+    """Every version saved under ``root`` (those with a ``meta.json``), oldest first."""
+    files = storage.list_files(storage.location(root))
+    return sorted(name.split("/")[0] for name in files if name.count("/") == 1 and name.endswith(_META))
 
 
-def history(root: Path) -> list[ArtifactMeta]:
+def history(root: Location | str) -> list[ArtifactMeta]:
     """The meta of every saved version, oldest first."""
     return [load_meta(root, version) for version in saved_versions(root)]
 
 
-def last_search(root: Path) -> tuple[str, TuningRecord] | None:
+def last_search(root: Location | str) -> tuple[str, TuningRecord] | None:
     """The newest version whose parameters came from a search rather than being reused, and its
     tuning record; None when there is none."""
     for meta in reversed(history(root)):

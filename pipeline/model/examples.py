@@ -96,5 +96,6 @@ def report_section(model, data: Interactions, settings: PipelineSettings) -> str
     """The report's example section for a model fitted on ``data``, with the settings' item names."""
     with warehouse.connect(settings.warehouse, read_only=True) as con:
         segments = interactions.user_segments(con, settings.segment_column, data.user_ids)
-    found = example_lists(model, data, segments, settings.warehouse)
+    local = settings.warehouse if isinstance(settings.warehouse, Path) else None  # the flow's local copy
+    found = example_lists(model, data, segments, local)
     return markdown(found, lookup.item_names(settings.item_names))

@@ -18,6 +18,7 @@ import numpy as np
 
 from pipeline.errors import PipelineError
 from pipeline.model import artifact as artifacts
+from pipeline.storage import Location
 
 HISTORY_ITEMS = 5
 
@@ -42,7 +43,7 @@ class UserLists:
         }
 
 
-def pick_version(root: Path, version: str | None) -> str:
+def pick_version(root: Location, version: str | None) -> str:
     """``version`` if saved under ``root``; by default the newest version the gate passed."""
     saved = artifacts.saved_versions(root)
     if version is not None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from pathlib import Path
 
 from botocore.exceptions import ClientError
 
@@ -19,6 +18,7 @@ from pipeline.model import artifact
 from pipeline.model.artifact import ArtifactMeta
 from pipeline.publish import registry
 from pipeline.settings import ALSParams
+from pipeline.storage import Location
 
 
 @dataclass(frozen=True)
@@ -39,7 +39,7 @@ def served_version(client, table: str) -> str | None:
     return pointer.version if pointer else None
 
 
-def served_model(artifacts_dir: Path, version: str | None) -> ArtifactMeta | None:
+def served_model(artifacts_dir: Location, version: str | None) -> ArtifactMeta | None:
     """The meta of the served version's artifact, or None if there is none here."""
     if version is None:
         return None

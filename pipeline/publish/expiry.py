@@ -14,19 +14,21 @@ A rollback refuses a target with less than ``MIN_ROLLBACK_HOURS`` left (``versio
 
 from __future__ import annotations
 
+import io
 import logging
 import time
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 from botocore.exceptions import ClientError
 
 import contract
+from pipeline import storage
 from pipeline.errors import PublishError
 from pipeline.publish import registry
+from pipeline.storage import Location
 
 log = logging.getLogger(__name__)
 
@@ -40,12 +42,13 @@ class Extended:
     expires_at: int
 
 
-def version_keys(artifacts_dir: Path, entry: contract.VersionEntry) -> list[str] | None:
+def version_keys(artifacts_dir: Location | str, entry: contract.VersionEntry) -> list[str] | None:
     """Every partition key of a version's rows, or None when its artifact is not here."""
-    ids = Path(artifacts_dir) / entry.version / "ids.npz"
-    if not ids.exists():
+    try:
+        ids = storage.read_bytes(storage.location(artifacts_dir) / entry.version / "ids.npz")
+    except FileNotFoundError:
         return None
-    with np.load(ids, allow_pickle=False) as found:
+    with np.load(io.BytesIO(ids), allow_pickle=False) as found:
         users, items = found["user_ids"].tolist(), found["item_ids"].tolist()
     popular = [pk for pk in entry.check_keys if pk.startswith(contract.popular_pk(""))]
     return [*map(contract.user_pk, users), *map(contract.item_pk, items), *popular]
@@ -84,7 +87,7 @@ def extend_rows(
 
 
 def keep_alive(
-    client, table: str, artifacts_dir: Path, ttl_days: int, now: float | None = None, workers: int = 4
+    client, table: str, artifacts_dir: Location, ttl_days: int, now: float | None = None, workers: int = 4
 ) -> list[Extended]:
     """Extend the served version and its rollback target once less than half of ``ttl_days`` is left."""
     now = time.time() if now is None else now
