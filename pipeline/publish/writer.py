@@ -31,7 +31,6 @@ import logging
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from itertools import islice
 
 import numpy as np
 from tqdm import tqdm
@@ -98,17 +97,37 @@ def _lists(top: TopK, quoted_ids: np.ndarray) -> Iterator[tuple[str, str]]:
         yield "[" + ",".join(quoted_ids[keep].tolist()) + "]", contract.scores_json(scores[: len(keep)])
 
 
-def version_rows(version: str, pre: Precomputed, expires_at: int) -> Iterator[dict]:
-    """Every DynamoDB item of a version, in a fixed order: users, then items, then popular segments."""
+def version_rows(
+    version: str, pre: Precomputed, expires_at: int, part: range | None = None
+) -> Iterator[dict]:
+    """Every DynamoDB item of a version, in a fixed order: users, then items, then popular segments.
+
+    ``part``: only the rows at these positions of that order (a shard's, or those after a resume
+    watermark), encoded without touching the rows before them.
+    """
+    part = range(pre.n_rows) if part is None else part
     quoted = np.array([json.dumps(i) for i in pre.item_ids.tolist()], dtype=object)
-    keyed = [
-        ((contract.user_pk(u) for u in pre.user_ids.tolist()), pre.users),
-        ((contract.item_pk(i) for i in pre.item_ids.tolist()), pre.similar),
-        *(([contract.popular_pk(s)], pre.popular[s]) for s in sorted(pre.popular)),
-    ]
-    for pks, top in keyed:
+    for pks, top in _row_groups(pre, part):
         for pk, (items_json, scores_json) in zip(pks, _lists(top, quoted), strict=True):
             yield contract.encode_json_row(pk, version, items_json, scores_json, expires_at)
+
+
+def _row_groups(pre: Precomputed, part: range) -> Iterator[tuple[list[str], TopK]]:
+    """The row kinds' keys and lists cut to ``part``: users at 0.., items after them, popular last."""
+    if part.step != 1 or part.start < 0 or part.stop > pre.n_rows:
+        raise ValueError(f"part must be a contiguous range within 0..{pre.n_rows}, got {part}")
+    segments = sorted(pre.popular)
+    kinds = [
+        (pre.user_ids, contract.user_pk, pre.users),
+        (pre.item_ids, contract.item_pk, pre.similar),
+        *((np.array([s], dtype=object), contract.popular_pk, pre.popular[s]) for s in segments),
+    ]
+    offset = 0
+    for ids, pk, top in kinds:
+        lo, hi = max(part.start - offset, 0), min(part.stop - offset, len(ids))
+        offset += len(ids)
+        if lo < hi:
+            yield [pk(i) for i in ids[lo:hi].tolist()], TopK(top.ids[lo:hi], top.scores[lo:hi])
 
 
 def check_keys(pre: Precomputed, sample: int = VERIFY_SAMPLE, seed: int = 0) -> list[str]:
@@ -197,7 +216,7 @@ def publish(
         return PublishReport(version, 0, pointer.previous if pointer else None, 0.0, start.rows_done, False)
 
     # write the rows not yet known written, saving the watermark as batches complete
-    rows = islice(version_rows(version, pre, start.expires_at), start.rows_done, None)
+    rows = version_rows(version, pre, start.expires_at, range(start.rows_done, pre.n_rows))
     written = _write_with_watermark(
         client, table, version, rows, (start.rows_done, pre.n_rows), progress,
         workers=workers, max_attempts=max_attempts, base_delay=base_delay,
