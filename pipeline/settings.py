@@ -96,6 +96,18 @@ class PipelineSettings(BaseSettings):
     publish_workers: int = Field(4, ge=1, le=64)
     publish_max_attempts: int = Field(8, ge=1, le=30, description="BatchWriteItem tries per batch")
     create_table: bool = Field(True, description="create a missing table (false: infra/ owns it)")
+    publish_shards: int = Field(
+        1, ge=1, le=4096, description="row parts written as separate tasks; 1: one resumable publish"
+    )
+
+    # scale-out: where the scoring and publishing shards run (pipeline/fanout.py)
+    task_runner: Literal["default", "dask"] = Field(
+        "default", description="default: threads of the flow's process; dask: a Dask cluster's workers"
+    )
+    dask_address: str | None = Field(
+        None, description="scheduler of a running Dask cluster (tcp://host:8786); None: a LocalCluster"
+    )
+    dask_workers: int = Field(2, ge=1, le=256, description="worker processes of that LocalCluster")
 
     # ingest rules
     max_bad_fraction: float = Field(0.05, ge=0, le=1)

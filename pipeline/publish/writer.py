@@ -40,6 +40,7 @@ from pipeline.errors import PublishError
 from pipeline.precompute.recommend import Precomputed, TopK
 from pipeline.publish.dynamo import check_table, missing_rows, write_rows
 from pipeline.publish.registry import (
+    VersionStart,
     begin_version,
     current_pointer,
     flip_pointer,
@@ -178,6 +179,68 @@ def finish_version(
     return previous, flipped, retire_old_versions(client, table, keep_versions)
 
 
+# --- a sharded publish: begin once, write_part per shard (any worker), finish once -----------------
+
+
+@dataclass(frozen=True)
+class Begun:
+    """A version registered for writing, or found already written: where its rows start, their
+    expiry, and the keys read back before the flip."""
+
+    start: VersionStart
+    keys: tuple[str, ...]
+
+
+def begin(
+    client, table: str, version: str, pre: Precomputed, metrics: dict, ttl_days: int, create_table: bool
+) -> Begun:
+    """Check the table and register ``version`` as being written (steps 1 and 2), once per publish."""
+    check_table(client, table, create=create_table)
+    keys = check_keys(pre)
+    start = begin_version(
+        client, table, version, rows=pre.n_rows, k=pre.k, metrics=metrics, ttl_days=ttl_days,
+        digest=rows_digest(pre), check_keys=keys,
+    )  # fmt: skip
+    return Begun(start, tuple(keys))
+
+
+def already_done(client, table: str, begun: Begun, version: str) -> PublishReport:
+    """The report of a publish that found its version already published (or retired): nothing done."""
+    log.info("version %s is already %s: nothing to do", version, begun.start.status)
+    pointer = current_pointer(client, table)
+    return PublishReport(version, 0, pointer.previous if pointer else None, 0.0, begun.start.rows_done, False)
+
+
+def write_part(
+    client, table: str, version: str, pre: Precomputed, begun: Begun, part: range, **options
+) -> int:
+    """One shard's rows (``shard.row_parts``), encoded and written; the acknowledged count.
+
+    Idempotent: a retried shard puts the same items again. Nothing is written for a version
+    that ``begin`` found already published. ``options``: ``dynamo.write_rows``'.
+    """
+    if begun.start.status != "writing":
+        return 0
+    return write_rows(client, table, version_rows(version, pre, begun.start.expires_at, part), **options)
+
+
+def finish(
+    client, table: str, version: str, pre: Precomputed, begun: Begun, written: int, keep_versions: int
+) -> PublishReport:
+    """After every shard is in: verify the summed count and the sampled keys, flip, retire."""
+    if begun.start.status != "writing":
+        return already_done(client, table, begun, version)
+    started = time.perf_counter()
+    previous, flipped, retired = finish_version(
+        client, table, version, pre.k, (written, pre.n_rows), list(begun.keys), keep_versions
+    )
+    seconds = time.perf_counter() - started
+    log.info(
+        "published %s: %d rows in shards (previous: %s; retired: %s)", version, written, previous, retired
+    )
+    return PublishReport(version, written, previous, seconds, 0, flipped, tuple(retired))
+
+
 # --- the stage ------------------------------------------------------------------------------------
 
 
@@ -202,18 +265,10 @@ def publish(
     published one does nothing. ``progress``: None shows a bar on a terminal for long publishes.
     """
     started = time.perf_counter()
-    check_table(client, table, create=create_table)
-
-    # register the version (or find where an earlier run of it stopped)
-    keys = check_keys(pre)
-    start = begin_version(
-        client, table, version, rows=pre.n_rows, k=pre.k, metrics=metrics, ttl_days=ttl_days,
-        digest=rows_digest(pre), check_keys=keys,
-    )  # fmt: skip
+    begun = begin(client, table, version, pre, metrics, ttl_days, create_table)
+    start = begun.start
     if start.status != "writing":
-        log.info("version %s is already %s: nothing to do", version, start.status)
-        pointer = current_pointer(client, table)
-        return PublishReport(version, 0, pointer.previous if pointer else None, 0.0, start.rows_done, False)
+        return already_done(client, table, begun, version)
 
     # write the rows not yet known written, saving the watermark as batches complete
     rows = version_rows(version, pre, start.expires_at, range(start.rows_done, pre.n_rows))
@@ -224,7 +279,13 @@ def publish(
 
     # verify, flip, retire
     previous, flipped, retired = finish_version(
-        client, table, version, pre.k, (start.rows_done + written, pre.n_rows), keys, keep_versions
+        client,
+        table,
+        version,
+        pre.k,
+        (start.rows_done + written, pre.n_rows),
+        list(begun.keys),
+        keep_versions,
     )
     seconds = time.perf_counter() - started
     log.info(

@@ -92,7 +92,7 @@ def test_a_part_outside_the_rows_is_refused(trained, part):
 def test_the_flows_shard_task_maps_over_ranges_and_joins_in_order(prefect_harness, trained):
     from prefect import flow, unmapped
 
-    from pipeline.flow import score_users
+    from pipeline.fanout import score_users
 
     model, seen, user_ids, _ = trained
 
