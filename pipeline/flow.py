@@ -131,6 +131,18 @@ def fit_model(data: Interactions, settings: PipelineSettings, params: ALSParams)
 
 
 @task(**task_defaults)
+def refit_model(
+    data: Interactions, settings: PipelineSettings, params: ALSParams, start, start_data: Interactions
+):
+    """The model to serve, fitted on every interaction from the holdout model's factors
+    (``warm_start_iterations``; 0: from scratch)."""
+    if not settings.warm_start_iterations:
+        return train.fit(data, params, settings.use_gpu)
+    warm = train.WarmStart(start, start_data.user_ids, start_data.item_ids, settings.warm_start_iterations)
+    return train.fit(data, params, settings.use_gpu, warm)
+
+
+@task(**task_defaults)
 def choose_params(train_part: Interactions, settings: PipelineSettings) -> tune.TuningRecord:
     """A parameter search on the training part when one is due, else the last winner reused."""
     last = artifact.last_search(settings.artifacts_dir)
@@ -252,13 +264,14 @@ def nightly(
     #    score on the holdout next to the baselines and the served version's parameters, gate
     holdout = load_holdout(settings)
     tuning = choose_params(holdout.train, settings)
-    evaluation = evaluate_model(fit_model(holdout.train, settings, tuning.best), holdout, settings, served)
+    holdout_model = fit_model(holdout.train, settings, tuning.best)
+    evaluation = evaluate_model(holdout_model, holdout, settings, served)
     decision = gate_candidate(evaluation, settings, served)
     log.info("quality gate: %s", decision.reason)
 
     # 3. train the model to serve on every interaction, and keep it as a versioned artifact
     data_quality = summarize_data(settings, ingested, data)
-    model = fit_model(data, settings, tuning.best)
+    model = refit_model(data, settings, tuning.best, holdout_model, holdout.train)
     version = artifact.new_version()
     path = save_artifact(version, model, data, settings, evaluation, decision, tuning)
     page = write_report(path)

@@ -72,6 +72,13 @@ class PipelineSettings(BaseSettings):
     # model, evaluation and the quality gate
     als: ALSParams = Field(default_factory=ALSParams)
     use_gpu: bool | None = None  # None: the GPU when implicit has CUDA, else the CPU
+    warm_start_iterations: int = Field(
+        5,
+        ge=0,
+        le=500,
+        description="the served model: ALS iterations from the holdout model's factors; "
+        "0: a fit from scratch",
+    )
     holdout_days: int = Field(30, ge=1)
     eval_k: int = Field(10, ge=1)
     min_lift_over_popular: float = Field(
