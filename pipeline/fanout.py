@@ -150,15 +150,6 @@ def score_and_publish(
     return finish_publish.submit(version, pre, begun, written, settings).result()  # type: ignore[call-overload]
 
 
-def run(
-    version: str,
-    model,
-    data: Interactions,
-    seen,
-    segments: pd.Series | None,
-    metrics: dict,
-    settings: PipelineSettings,
-) -> writer.PublishReport:
-    """``score_and_publish`` on the task runner the settings name."""
-    scaled = score_and_publish.with_options(task_runner=task_runner(settings))  # type: ignore[arg-type]
-    return scaled(version, model, data, seen, segments, metrics, settings)
+def on_runner(settings: PipelineSettings):
+    """``score_and_publish`` on the task runner the settings name (a fresh one per call)."""
+    return score_and_publish.with_options(task_runner=task_runner(settings))  # type: ignore[arg-type]

@@ -87,9 +87,8 @@ def scored():
 
 def publish(scored, settings, version: str = "v1", return_state: bool = False):
     model, data, seen, segments = scored
-    runner = fanout.score_and_publish.with_options(task_runner=fanout.task_runner(settings))
     args = (version, model, data, seen, segments, {"model": {"ndcg@10": 0.2}}, settings)
-    return runner(*args, return_state=return_state)
+    return fanout.on_runner(settings)(*args, return_state=return_state)
 
 
 def rows_of(scored) -> int:
