@@ -11,7 +11,10 @@ Groups, in the flow's order (each module returns stage records, see ``benchmarks
 - ``evaluate``: evaluation vs implicit's ``ranking_metrics_at_k`` (benchmarks/evaluate.py);
 - ``publish``: publish vs a bare boto3 ``batch_writer`` on a local moto server, on a subset
   of users (benchmarks/publish.py);
-- ``api``: the Lambda handler's latency (benchmarks/api.py).
+- ``api``: the Lambda handler's latency (benchmarks/api.py);
+- ``warm``: the served model warm-started from the holdout model vs a cold fit (benchmarks/warm.py);
+- ``flow``: the real nightly flow end to end, stages from Prefect's task-run records, publishing
+  next to a bare batch_writer loop (benchmarks/flow.py).
 
 The last record, ``nightly flow (estimate)``, adds up the measured stages the flow runs
 (training twice: the holdout model and the served one) with publish extrapolated to all
@@ -31,7 +34,7 @@ from datetime import UTC, datetime
 from importlib import import_module, metadata
 from pathlib import Path
 
-GROUPS = ("data", "train", "topk", "evaluate", "publish", "api")
+GROUPS = ("data", "train", "topk", "evaluate", "publish", "api", "warm", "flow")
 DYNAMODB_WRITES_PER_S = 4_000  # a new on-demand table's initial write throughput (1 KB rows)
 LIBRARIES = ("numpy", "scipy", "implicit", "numba", "duckdb", "boto3", "prefect", "fastapi")
 
@@ -144,11 +147,13 @@ def run(scale: str = "small", only: list[str] | None = None, workdir: Path | Non
             records += _other("data", scale)
         if groups & {"train", "topk"}:
             records += _model_groups(scale, groups, folder)
-        for group in ("evaluate", "publish", "api"):
+        for group in ("evaluate", "publish", "api", "warm", "flow"):
             if group in groups:
                 records += _other(group, scale)
     shape = _find(records, "top-k all users") or _find(records, "train:") or {}
-    records.append(flow_estimate(records, shape.get("users"), shape.get("items")))
+    estimate = flow_estimate(records, shape.get("users"), shape.get("items"))
+    if estimate["parts"]:  # none with --only flow (or warm): the flow's own record says it all
+        records.append(estimate)
     return {
         "scale": scale,
         "date": datetime.now(UTC).isoformat(timespec="seconds"),

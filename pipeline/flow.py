@@ -6,15 +6,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
 
-from prefect import flow, get_run_logger, task, unmapped
+import pandas as pd
+from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
-from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
-from prefect.tasks import exponential_backoff
 
-from pipeline import aws
+from pipeline import aws, fanout
 from pipeline.data import interactions, quality, splits, warehouse
 from pipeline.data.ingest import IngestReport, ingest
 from pipeline.data.interactions import Interactions
@@ -23,11 +21,11 @@ from pipeline.feedback import online
 from pipeline.model import artifact, churn, evaluate, gate, html_report, report, train, tune
 from pipeline.model.artifact import ArtifactMeta
 from pipeline.model.examples import report_section
-from pipeline.ops import plan, retries
+from pipeline.ops import plan
 from pipeline.ops.concurrency import one_run_at_a_time
+from pipeline.ops.retries import network_task, task_defaults
 from pipeline.ops.state import shared_state
-from pipeline.precompute import recommend, shard
-from pipeline.publish import expiry, writer
+from pipeline.publish import expiry
 from pipeline.settings import ALSParams, PipelineSettings, load_settings
 
 
@@ -53,22 +51,6 @@ class Served:
 
     version: str | None
     meta: ArtifactMeta | None
-
-
-task_defaults: dict[str, Any] = {
-    "cache_policy": NO_CACHE,
-    "log_prints": True,
-    "timeout_seconds": retries.COMPUTE_TIMEOUT_SECONDS,
-    "on_failure": [retries.report_failed_stage],
-}
-# only I/O stages (S3, DynamoDB) retry, with exponential backoff, and only on transient errors
-network_task = task_defaults | {
-    "timeout_seconds": retries.IO_TIMEOUT_SECONDS,
-    "retries": retries.RETRIES,
-    "retry_delay_seconds": exponential_backoff(retries.BACKOFF_FACTOR),
-    "retry_jitter_factor": 0.5,
-    "retry_condition_fn": retries.retry_if_transient,
-}
 
 
 @task(**network_task)
@@ -163,6 +145,18 @@ def fit_model(data: Interactions, settings: PipelineSettings, params: ALSParams)
 
 
 @task(**task_defaults)
+def refit_model(
+    data: Interactions, settings: PipelineSettings, params: ALSParams, start, start_data: Interactions
+):
+    """The model to serve, fitted on every interaction from the holdout model's factors
+    (``warm_start_iterations``; 0: from scratch)."""
+    if not settings.warm_start_iterations:
+        return train.fit(data, params, settings.use_gpu)
+    warm = train.WarmStart(start, start_data.user_ids, start_data.item_ids, settings.warm_start_iterations)
+    return train.fit(data, params, settings.use_gpu, warm)
+
+
+@task(**task_defaults)
 def choose_params(train_part: Interactions, settings: PipelineSettings) -> tune.TuningRecord:
     """A parameter search on the training part when one is due, else the last winner reused."""
     last = artifact.last_search(settings.artifacts_dir)
@@ -253,42 +247,9 @@ def load_seen(data: Interactions, settings: PipelineSettings):
 
 
 @task(**task_defaults)
-def score_users(model, seen, k: int, users: range) -> recommend.TopK:
-    return shard.score_range(model, seen, k, users)
-
-
-@task(**task_defaults)
-def precompute(
-    model, data: Interactions, settings: PipelineSettings, user_parts: Sequence[recommend.TopK]
-) -> recommend.Precomputed:
+def load_segments(data: Interactions, settings: PipelineSettings) -> pd.Series | None:
     with warehouse.connect(settings.warehouse, read_only=True) as con:
-        segments = interactions.user_segments(con, settings.segment_column, data.user_ids)
-    return recommend.Precomputed(
-        user_ids=data.user_ids,
-        item_ids=data.item_ids,
-        users=shard.concat(user_parts),
-        similar=recommend.similar_items(model, settings.similar_k),
-        popular=recommend.popular_by_segment(data.user_items, segments, settings.k),
-        k=settings.k,
-    )
-
-
-@task(**network_task)
-def publish_version(
-    version: str, pre: recommend.Precomputed, metrics: dict, settings: PipelineSettings
-) -> writer.PublishReport:
-    return writer.publish(
-        aws.client("dynamodb", settings),
-        settings.table_name,
-        version,
-        pre,
-        metrics,
-        settings.ttl_days,
-        settings.publish_workers,
-        keep_versions=settings.keep_versions,
-        max_attempts=settings.publish_max_attempts,
-        create_table=settings.create_table,
-    )
+        return interactions.user_segments(con, settings.segment_column, data.user_ids)
 
 
 @flow(name="nightly", timeout_seconds=8 * 3600)
@@ -326,12 +287,13 @@ def nightly(
     #    score on the holdout next to the baselines and the served version's parameters, gate
     holdout = load_holdout(settings)
     tuning = choose_params(holdout.train, settings)
-    evaluation = evaluate_model(fit_model(holdout.train, settings, tuning.best), holdout, settings, served)
+    holdout_model = fit_model(holdout.train, settings, tuning.best)
+    evaluation = evaluate_model(holdout_model, holdout, settings, served)
 
     # 3. train the model to serve on every interaction, gate it (its churn against the served lists
     #    needs it), and keep it as a versioned artifact
     data_quality = summarize_data(settings, ingested, data)
-    model = fit_model(data, settings, tuning.best)
+    model = refit_model(data, settings, tuning.best, holdout_model, holdout.train)
     decision = gate_candidate(evaluation, settings, served, model, data)
     log.info("quality gate: %s", decision.reason)
     version = artifact.new_version()
@@ -354,11 +316,9 @@ def nightly(
         return summary
 
     # 4. precompute every answer and publish it under the new version, then flip the pointer;
-    #    users are scored in shards (ranges), which a Dask or Ray task runner spreads over workers
+    #    users are scored and rows written in shards, on the workers of the settings' task runner
     seen = load_seen(data, settings)
-    ranges = shard.ranges(data.shape[0], settings.score_shards)
-    parts = score_users.map(unmapped(model), unmapped(seen), unmapped(settings.k), ranges)
-    pre = precompute(model, data, settings, parts)  # type: ignore[arg-type]  # futures, resolved by Prefect
-    published = publish_version(version, pre, evaluation.overall, settings)
+    segments = load_segments(data, settings)
+    published = fanout.on_runner(settings)(version, model, data, seen, segments, evaluation.overall, settings)
     summary.published, summary.rows_published = True, published.rows_written
     return summary

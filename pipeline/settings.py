@@ -139,6 +139,13 @@ class PipelineSettings(BaseSettings):
     # model, evaluation and the quality gate
     als: ALSParams = Field(default_factory=ALSParams)
     use_gpu: bool | None = None  # None: the GPU when implicit has CUDA, else the CPU
+    warm_start_iterations: int = Field(
+        5,
+        ge=0,
+        le=500,
+        description="the served model: ALS iterations from the holdout model's factors; "
+        "0: a fit from scratch",
+    )
     holdout_days: int = Field(30, ge=1)
     eval_k: int = Field(10, ge=1)
     min_lift_over_popular: float = Field(
@@ -167,6 +174,18 @@ class PipelineSettings(BaseSettings):
     lock_lease_seconds: float = Field(
         600.0, ge=1, le=86400, description="the nightly lock's lease, renewed every third of it in a run"
     )
+    publish_shards: int = Field(
+        1, ge=1, le=4096, description="row parts written as separate tasks; 1: one resumable publish"
+    )
+
+    # scale-out: where the scoring and publishing shards run (pipeline/fanout.py)
+    task_runner: Literal["default", "dask"] = Field(
+        "default", description="default: threads of the flow's process; dask: a Dask cluster's workers"
+    )
+    dask_address: str | None = Field(
+        None, description="scheduler of a running Dask cluster (tcp://host:8786); None: a LocalCluster"
+    )
+    dask_workers: int = Field(2, ge=1, le=256, description="worker processes of that LocalCluster")
 
     # ingest rules
     max_bad_fraction: float = Field(0.05, ge=0, le=1)

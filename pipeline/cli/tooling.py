@@ -101,7 +101,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     bench.add_argument(
         "--scale", default="small", choices=SCALES, help="synthetic data size (default: small)"
     )
-    bench.add_argument("--only", nargs="+", metavar="GROUP", help="data train topk evaluate publish api")
+    bench.add_argument(
+        "--only", nargs="+", metavar="GROUP", help="data train topk evaluate publish api warm flow"
+    )
     common.add_json(bench, "end with one JSON line: the figures")
     bench.set_defaults(func=cmd_bench)
 

@@ -8,6 +8,10 @@ in an ERROR log line and in the ``nightly-failure`` Markdown artifact.
 from __future__ import annotations
 
 import logging
+from typing import Any
+
+from prefect.cache_policies import NO_CACHE
+from prefect.tasks import exponential_backoff
 
 from pipeline.aws import is_transient
 
@@ -48,3 +52,19 @@ def report_failed_stage(task, task_run, state) -> None:
         markdown=f"# nightly run failed\n\n- stage: `{task.name}`\n- attempts: {attempts}\n- error: {cause}",
         description=f"nightly failed at stage {task.name}",
     )
+
+
+task_defaults: dict[str, Any] = {
+    "cache_policy": NO_CACHE,
+    "log_prints": True,
+    "timeout_seconds": COMPUTE_TIMEOUT_SECONDS,
+    "on_failure": [report_failed_stage],
+}
+# only I/O stages (S3, DynamoDB) retry, with exponential backoff, and only on transient errors
+network_task = task_defaults | {
+    "timeout_seconds": IO_TIMEOUT_SECONDS,
+    "retries": RETRIES,
+    "retry_delay_seconds": exponential_backoff(BACKOFF_FACTOR),
+    "retry_jitter_factor": 0.5,
+    "retry_condition_fn": retry_if_transient,
+}

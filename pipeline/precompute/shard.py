@@ -43,7 +43,8 @@ def concat(parts: Sequence[TopK]) -> TopK:
 def row_parts(pre: Precomputed, shards: int) -> list[range]:
     """Per-shard parts of a version's rows, as ranges over ``writer.version_rows``' fixed order
     (users, then items, then popular lists): part i holds shard i's users, the last part also
-    every item and popular row. Writing every part writes each of the version's rows once."""
+    every item and popular row. Writing every part writes each of the version's rows once, and
+    ``writer.version_rows(..., part)`` encodes only that part's rows."""
     parts = [range(r.start, r.stop) for r in ranges(len(pre.user_ids), shards)]
     parts[-1] = range(parts[-1].start, pre.n_rows)
     return parts

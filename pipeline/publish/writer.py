@@ -31,7 +31,6 @@ import logging
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from itertools import islice
 
 import numpy as np
 from tqdm import tqdm
@@ -41,6 +40,7 @@ from pipeline.errors import PublishError
 from pipeline.precompute.recommend import Precomputed, TopK
 from pipeline.publish.dynamo import check_table, missing_rows, write_rows
 from pipeline.publish.registry import (
+    VersionStart,
     begin_version,
     current_pointer,
     flip_pointer,
@@ -98,17 +98,37 @@ def _lists(top: TopK, quoted_ids: np.ndarray) -> Iterator[tuple[str, str]]:
         yield "[" + ",".join(quoted_ids[keep].tolist()) + "]", contract.scores_json(scores[: len(keep)])
 
 
-def version_rows(version: str, pre: Precomputed, expires_at: int) -> Iterator[dict]:
-    """Every DynamoDB item of a version, in a fixed order: users, then items, then popular segments."""
+def version_rows(
+    version: str, pre: Precomputed, expires_at: int, part: range | None = None
+) -> Iterator[dict]:
+    """Every DynamoDB item of a version, in a fixed order: users, then items, then popular segments.
+
+    ``part``: only the rows at these positions of that order (a shard's, or those after a resume
+    watermark), encoded without touching the rows before them.
+    """
+    part = range(pre.n_rows) if part is None else part
     quoted = np.array([json.dumps(i) for i in pre.item_ids.tolist()], dtype=object)
-    keyed = [
-        ((contract.user_pk(u) for u in pre.user_ids.tolist()), pre.users),
-        ((contract.item_pk(i) for i in pre.item_ids.tolist()), pre.similar),
-        *(([contract.popular_pk(s)], pre.popular[s]) for s in sorted(pre.popular)),
-    ]
-    for pks, top in keyed:
+    for pks, top in _row_groups(pre, part):
         for pk, (items_json, scores_json) in zip(pks, _lists(top, quoted), strict=True):
             yield contract.encode_json_row(pk, version, items_json, scores_json, expires_at)
+
+
+def _row_groups(pre: Precomputed, part: range) -> Iterator[tuple[list[str], TopK]]:
+    """The row kinds' keys and lists cut to ``part``: users at 0.., items after them, popular last."""
+    if part.step != 1 or part.start < 0 or part.stop > pre.n_rows:
+        raise ValueError(f"part must be a contiguous range within 0..{pre.n_rows}, got {part}")
+    segments = sorted(pre.popular)
+    kinds = [
+        (pre.user_ids, contract.user_pk, pre.users),
+        (pre.item_ids, contract.item_pk, pre.similar),
+        *((np.array([s], dtype=object), contract.popular_pk, pre.popular[s]) for s in segments),
+    ]
+    offset = 0
+    for ids, pk, top in kinds:
+        lo, hi = max(part.start - offset, 0), min(part.stop - offset, len(ids))
+        offset += len(ids)
+        if lo < hi:
+            yield [pk(i) for i in ids[lo:hi].tolist()], TopK(top.ids[lo:hi], top.scores[lo:hi])
 
 
 def check_keys(pre: Precomputed, sample: int = VERIFY_SAMPLE, seed: int = 0) -> list[str]:
@@ -159,6 +179,68 @@ def finish_version(
     return previous, flipped, retire_old_versions(client, table, keep_versions)
 
 
+# --- a sharded publish: begin once, write_part per shard (any worker), finish once -----------------
+
+
+@dataclass(frozen=True)
+class Begun:
+    """A version registered for writing, or found already written: where its rows start, their
+    expiry, and the keys read back before the flip."""
+
+    start: VersionStart
+    keys: tuple[str, ...]
+
+
+def begin(
+    client, table: str, version: str, pre: Precomputed, metrics: dict, ttl_days: int, create_table: bool
+) -> Begun:
+    """Check the table and register ``version`` as being written (steps 1 and 2), once per publish."""
+    check_table(client, table, create=create_table)
+    keys = check_keys(pre)
+    start = begin_version(
+        client, table, version, rows=pre.n_rows, k=pre.k, metrics=metrics, ttl_days=ttl_days,
+        digest=rows_digest(pre), check_keys=keys,
+    )  # fmt: skip
+    return Begun(start, tuple(keys))
+
+
+def already_done(client, table: str, begun: Begun, version: str) -> PublishReport:
+    """The report of a publish that found its version already published (or retired): nothing done."""
+    log.info("version %s is already %s: nothing to do", version, begun.start.status)
+    pointer = current_pointer(client, table)
+    return PublishReport(version, 0, pointer.previous if pointer else None, 0.0, begun.start.rows_done, False)
+
+
+def write_part(
+    client, table: str, version: str, pre: Precomputed, begun: Begun, part: range, **options
+) -> int:
+    """One shard's rows (``shard.row_parts``), encoded and written; the acknowledged count.
+
+    Idempotent: a retried shard puts the same items again. Nothing is written for a version
+    that ``begin`` found already published. ``options``: ``dynamo.write_rows``'.
+    """
+    if begun.start.status != "writing":
+        return 0
+    return write_rows(client, table, version_rows(version, pre, begun.start.expires_at, part), **options)
+
+
+def finish(
+    client, table: str, version: str, pre: Precomputed, begun: Begun, written: int, keep_versions: int
+) -> PublishReport:
+    """After every shard is in: verify the summed count and the sampled keys, flip, retire."""
+    if begun.start.status != "writing":
+        return already_done(client, table, begun, version)
+    started = time.perf_counter()
+    previous, flipped, retired = finish_version(
+        client, table, version, pre.k, (written, pre.n_rows), list(begun.keys), keep_versions
+    )
+    seconds = time.perf_counter() - started
+    log.info(
+        "published %s: %d rows in shards (previous: %s; retired: %s)", version, written, previous, retired
+    )
+    return PublishReport(version, written, previous, seconds, 0, flipped, tuple(retired))
+
+
 # --- the stage ------------------------------------------------------------------------------------
 
 
@@ -183,21 +265,13 @@ def publish(
     published one does nothing. ``progress``: None shows a bar on a terminal for long publishes.
     """
     started = time.perf_counter()
-    check_table(client, table, create=create_table)
-
-    # register the version (or find where an earlier run of it stopped)
-    keys = check_keys(pre)
-    start = begin_version(
-        client, table, version, rows=pre.n_rows, k=pre.k, metrics=metrics, ttl_days=ttl_days,
-        digest=rows_digest(pre), check_keys=keys,
-    )  # fmt: skip
+    begun = begin(client, table, version, pre, metrics, ttl_days, create_table)
+    start = begun.start
     if start.status != "writing":
-        log.info("version %s is already %s: nothing to do", version, start.status)
-        pointer = current_pointer(client, table)
-        return PublishReport(version, 0, pointer.previous if pointer else None, 0.0, start.rows_done, False)
+        return already_done(client, table, begun, version)
 
     # write the rows not yet known written, saving the watermark as batches complete
-    rows = islice(version_rows(version, pre, start.expires_at), start.rows_done, None)
+    rows = version_rows(version, pre, start.expires_at, range(start.rows_done, pre.n_rows))
     written = _write_with_watermark(
         client, table, version, rows, (start.rows_done, pre.n_rows), progress,
         workers=workers, max_attempts=max_attempts, base_delay=base_delay,
@@ -205,7 +279,13 @@ def publish(
 
     # verify, flip, retire
     previous, flipped, retired = finish_version(
-        client, table, version, pre.k, (start.rows_done + written, pre.n_rows), keys, keep_versions
+        client,
+        table,
+        version,
+        pre.k,
+        (start.rows_done + written, pre.n_rows),
+        list(begun.keys),
+        keep_versions,
     )
     seconds = time.perf_counter() - started
     log.info(

@@ -99,15 +99,23 @@ def inject():
         session.events.unregister(event, hook)
 
 
+def with_subflows(client, flow_run_id) -> list:
+    """A flow run's id and those of its subflow runs (the scoring and publishing run in one)."""
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterParentFlowRunId
+
+    children = FlowRunFilter(parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[flow_run_id]))
+    return [flow_run_id, *(run.id for run in client.read_flow_runs(flow_run_filter=children))]
+
+
 def task_runs(flow_run_id, name: str, wait: float = 15.0) -> list:
-    """The final task runs named ``name`` of a flow run, as the Prefect API recorded them."""
+    """The final task runs named ``name`` of a flow run and its subflows, as the Prefect API recorded them."""
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 
     deadline = time.monotonic() + wait
     with get_client(sync_client=True) as client:
         while True:  # task run states reach the API as events, a moment after the run
-            of_run = FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id]))
+            of_run = FlowRunFilter(id=FlowRunFilterId(any_=with_subflows(client, flow_run_id)))
             runs = client.read_task_runs(flow_run_filter=of_run)
             runs = [r for r in runs if r.name.startswith(name) and r.state and r.state.is_final()]
             if runs or time.monotonic() > deadline:
@@ -120,12 +128,12 @@ def failure_artifact(flow_run_id, wait: float = 15.0) -> str | None:
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, ArtifactFilterKey
 
-    of_run = ArtifactFilter(
-        key=ArtifactFilterKey(any_=[retries.FAILURE_ARTIFACT]),
-        flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id]),
-    )
     deadline = time.monotonic() + wait
     with get_client(sync_client=True) as client:
+        of_run = ArtifactFilter(
+            key=ArtifactFilterKey(any_=[retries.FAILURE_ARTIFACT]),
+            flow_run_id=ArtifactFilterFlowRunId(any_=with_subflows(client, flow_run_id)),
+        )
         while not (found := client.read_artifacts(artifact_filter=of_run)) and time.monotonic() < deadline:
             time.sleep(0.5)
     return found[0].data if found else None

@@ -69,3 +69,41 @@ def test_a_gpu_fit_saves_the_same_cpu_artifact(tmp_path):
         recommend.top_k_for_users(model, data.user_items, 10).ids,
         recommend.top_k_for_users(loaded.model, data.user_items, 10).ids,
     )
+
+
+def _subset(data: Interactions, users: np.ndarray, items: np.ndarray) -> Interactions:
+    """The interactions of some users and items, in another order (as a holdout's train part)."""
+    return Interactions(data.user_items[users][:, items].tocsr(), data.user_ids[users], data.item_ids[items])
+
+
+def test_warm_factors_follow_the_ids_and_new_ids_start_small():
+    data = synthetic_interactions()
+    users, items = np.arange(data.shape[0])[::-1][:300], np.arange(data.shape[1])[50:]
+    earlier = _subset(data, users, items)
+    warm = train.WarmStart(train.fit(earlier, PARAMS), earlier.user_ids, earlier.item_ids, iterations=2)
+    user_factors, item_factors = train.warm_factors(warm, data, PARAMS)
+    assert user_factors.shape == (data.shape[0], 8) and item_factors.shape == (data.shape[1], 8)
+    # user_ids[users[0]] (the last user) was the earlier fit's first row
+    np.testing.assert_array_equal(user_factors[users[0]], warm.model.user_factors[0])
+    np.testing.assert_array_equal(item_factors[items[7]], warm.model.item_factors[7])
+    new_items = item_factors[:50]  # never seen by the earlier fit
+    assert (new_items >= 0).all() and (new_items < 0.01).all()
+
+
+def test_a_warm_fit_continues_the_earlier_fit():
+    """Fitting 2 more iterations from a 3-iteration fit's factors is the 5-iteration fit."""
+    data = synthetic_interactions()
+    five = train.fit(data, PARAMS.model_copy(update={"iterations": 5}))
+    warm = train.WarmStart(train.fit(data, PARAMS), data.user_ids, data.item_ids, iterations=2)
+    continued = train.fit(data, PARAMS, warm=warm)
+    np.testing.assert_allclose(continued.item_factors, five.item_factors, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(continued.user_factors, five.user_factors, rtol=1e-4, atol=1e-6)
+
+
+def test_a_warm_start_of_other_factors_is_refused():
+    data = synthetic_interactions()
+    warm = train.WarmStart(train.fit(data, PARAMS), data.user_ids, data.item_ids, iterations=2)
+    with pytest.raises(
+        train.TrainingError, match="warm start needs a model of 16 factors, the earlier fit has 8"
+    ):
+        train.fit(data, PARAMS.model_copy(update={"factors": 16}), warm=warm)

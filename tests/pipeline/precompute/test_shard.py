@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from itertools import islice
-
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -66,17 +64,35 @@ def test_rows_written_per_shard_are_the_versions_rows_once(trained, shards):
     pre = version(model, seen, user_ids, item_ids, recommend.top_k_for_users(model, seen, 10))
     parts = shard.row_parts(pre, shards)
     assert len(parts) == shards
-    written = [
-        row for part in parts for row in islice(writer.version_rows("v1", pre, 123), part.start, part.stop)
-    ]
+    written = [row for part in parts for row in writer.version_rows("v1", pre, 123, part)]
     assert written == list(writer.version_rows("v1", pre, 123))
     assert len(written) == pre.n_rows
+
+
+@pytest.mark.parametrize(
+    ("start", "stop"), [(0, 0), (0, 1), (5, 311), (300, 320), (311, 408), (407, 410), (0, 410), (410, 410)]
+)
+def test_a_part_of_the_rows_is_that_slice_of_the_whole_stream(trained, start, stop):
+    model, seen, user_ids, item_ids = trained
+    pre = version(model, seen, user_ids, item_ids, recommend.top_k_for_users(model, seen, 10))
+    assert pre.n_rows == 311 + 97 + 1  # users, items, the global popular list
+    stop = min(stop, pre.n_rows)
+    whole = list(writer.version_rows("v1", pre, 123))
+    assert list(writer.version_rows("v1", pre, 123, range(start, stop))) == whole[start:stop]
+
+
+@pytest.mark.parametrize("part", [range(-1, 3), range(0, 10_000), range(0, 10, 2)])
+def test_a_part_outside_the_rows_is_refused(trained, part):
+    model, seen, user_ids, item_ids = trained
+    pre = version(model, seen, user_ids, item_ids, recommend.top_k_for_users(model, seen, 10))
+    with pytest.raises(ValueError, match="part must be a contiguous range within 0..409"):
+        list(writer.version_rows("v1", pre, 123, part))
 
 
 def test_the_flows_shard_task_maps_over_ranges_and_joins_in_order(prefect_harness, trained):
     from prefect import flow, unmapped
 
-    from pipeline.flow import score_users
+    from pipeline.fanout import score_users
 
     model, seen, user_ids, _ = trained
 

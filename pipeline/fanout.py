@@ -1,0 +1,155 @@
+"""Scale-out: the nightly's scoring and publishing as shards, run by the task runner the settings name.
+
+``score_and_publish`` is a Prefect subflow. Its tasks take plain data (the model, the seen
+matrix, id arrays, segments) and never touch the warehouse, so any worker can run them:
+
+1. ``score_users`` once per user range (``score_shards``), the parts joined in order by
+   ``precompute``, which adds similar items and the popular lists;
+2. with ``publish_shards`` = 1, ``publish_version``: one resumable publish (its watermark
+   resumes a crashed run);
+3. else ``begin_publish`` registers the version once, ``write_part`` writes each row part
+   (``shard.row_parts``) and ``finish_publish`` verifies the summed count and flips the
+   pointer once, after every part is in. A part that fails on a transient error is retried
+   alone (Prefect's task retries); one that gives up fails the run before the flip, and the
+   version stays ``writing``.
+
+``task_runner`` picks where the tasks run: ``default``, threads of the flow's process;
+``dask``, the workers of the Dask cluster at ``dask_address`` (prefect-dask's
+``DaskTaskRunner``), or of a ``distributed.LocalCluster`` of ``dask_workers`` processes started
+for the subflow when no address is set.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+from prefect import flow, task, unmapped
+from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
+
+from pipeline import aws
+from pipeline.data.interactions import Interactions
+from pipeline.ops.retries import network_task, task_defaults
+from pipeline.precompute import recommend, shard
+from pipeline.publish import writer
+from pipeline.settings import PipelineSettings
+
+
+def task_runner(settings: PipelineSettings) -> TaskRunner:
+    """The task runner ``settings.task_runner`` names, built fresh for one subflow run."""
+    if settings.task_runner == "default":
+        return ThreadPoolTaskRunner()
+    from prefect_dask import DaskTaskRunner
+
+    if settings.dask_address:
+        return DaskTaskRunner(address=settings.dask_address)
+    cluster: dict[str, object] = {"n_workers": settings.dask_workers, "threads_per_worker": 1}
+    cluster |= {"processes": True, "dashboard_address": None}  # no web dashboard nobody asked for
+    return DaskTaskRunner(cluster_class="distributed.LocalCluster", cluster_kwargs=cluster)
+
+
+@task(**task_defaults)
+def score_users(model, seen, k: int, users: range) -> recommend.TopK:
+    return shard.score_range(model, seen, k, users)
+
+
+@task(**task_defaults)
+def precompute(
+    model,
+    data: Interactions,
+    segments: pd.Series | None,
+    settings: PipelineSettings,
+    user_parts: Sequence[recommend.TopK],
+) -> recommend.Precomputed:
+    """The scored shards in order, plus each item's similar items and the popular lists."""
+    return recommend.Precomputed(
+        user_ids=data.user_ids,
+        item_ids=data.item_ids,
+        users=shard.concat(user_parts),
+        similar=recommend.similar_items(model, settings.similar_k),
+        popular=recommend.popular_by_segment(data.user_items, segments, settings.k),
+        k=settings.k,
+    )
+
+
+@task(**network_task)
+def publish_version(
+    version: str, pre: recommend.Precomputed, metrics: dict, settings: PipelineSettings
+) -> writer.PublishReport:
+    return writer.publish(
+        aws.client("dynamodb", settings),
+        settings.table_name,
+        version,
+        pre,
+        metrics,
+        settings.ttl_days,
+        settings.publish_workers,
+        keep_versions=settings.keep_versions,
+        max_attempts=settings.publish_max_attempts,
+        create_table=settings.create_table,
+    )
+
+
+@task(**network_task)
+def begin_publish(
+    version: str, pre: recommend.Precomputed, metrics: dict, settings: PipelineSettings
+) -> writer.Begun:
+    client = aws.client("dynamodb", settings)
+    return writer.begin(
+        client, settings.table_name, version, pre, metrics, settings.ttl_days, settings.create_table
+    )
+
+
+@task(**network_task)
+def write_part(
+    version: str, pre: recommend.Precomputed, begun: writer.Begun, part: int, settings: PipelineSettings
+) -> int:
+    """Part ``part`` of ``publish_shards`` of the version's rows; the rows DynamoDB acknowledged."""
+    rows = shard.row_parts(pre, settings.publish_shards)[part]
+    return writer.write_part(
+        aws.client("dynamodb", settings), settings.table_name, version, pre, begun, rows,
+        workers=settings.publish_workers, max_attempts=settings.publish_max_attempts,
+    )  # fmt: skip
+
+
+@task(**network_task)
+def finish_publish(
+    version: str,
+    pre: recommend.Precomputed,
+    begun: writer.Begun,
+    written: Sequence[int],
+    settings: PipelineSettings,
+) -> writer.PublishReport:
+    """Verify the parts' summed count and the sampled keys, then flip the pointer once."""
+    client = aws.client("dynamodb", settings)
+    return writer.finish(
+        client, settings.table_name, version, pre, begun, int(np.sum(written)), settings.keep_versions
+    )
+
+
+@flow(name="score-and-publish")
+def score_and_publish(
+    version: str,
+    model,
+    data: Interactions,
+    seen,
+    segments: pd.Series | None,
+    metrics: dict,
+    settings: PipelineSettings,
+) -> writer.PublishReport:
+    """Score every user in shards, precompute the version's rows, publish them and flip the pointer."""
+    ranges = shard.ranges(data.shape[0], settings.score_shards)
+    parts = score_users.map(unmapped(model), unmapped(seen), unmapped(settings.k), ranges)
+    pre = precompute.submit(model, data, segments, settings, parts)  # type: ignore[arg-type]  # futures
+    if settings.publish_shards == 1:
+        return publish_version.submit(version, pre, metrics, settings).result()  # type: ignore[call-overload]
+    begun = begin_publish.submit(version, pre, metrics, settings)  # type: ignore[call-overload]
+    shards = range(len(shard.ranges(data.shape[0], settings.publish_shards)))  # fewer users: fewer parts
+    written = write_part.map(unmapped(version), unmapped(pre), unmapped(begun), shards, unmapped(settings))
+    return finish_publish.submit(version, pre, begun, written, settings).result()  # type: ignore[call-overload]
+
+
+def on_runner(settings: PipelineSettings):
+    """``score_and_publish`` on the task runner the settings name (a fresh one per call)."""
+    return score_and_publish.with_options(task_runner=task_runner(settings))  # type: ignore[arg-type]
