@@ -30,7 +30,7 @@ def test_the_first_lookup_reads_the_pointer_the_row_and_the_global_popular_list(
     found = store.for_user("12347")
     assert (found.version, found.source, found.cache, found.k) == (VERSION, "personal", "miss", 5)
     assert found.ranked.item_ids == USERS["12347"][0]
-    assert reads == ["meta#pointer", "popular#global", "user#12347"]
+    assert reads == ["meta#pointer", "meta#experiment", "popular#global", "user#12347"]
 
 
 def test_a_cached_row_is_not_read_again_within_its_ttl(store_for):
@@ -73,7 +73,7 @@ def test_cache_only_lookups_never_read_dynamodb(store_for):
     store.for_user("12347")
     assert store.for_user("12347", cached_only=True).cache == "hit"
     assert store.for_item("85123A", cached_only=True) is None
-    assert len(reads) == 3
+    assert len(reads) == 4  # pointer, experiment, global popular list, user
 
 
 def test_stats_count_hits_and_misses_per_answer(store_for):
