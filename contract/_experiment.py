@@ -130,7 +130,7 @@ def encode_experiment(experiment: Experiment, sort_key: str = "current") -> dict
         "treatment_k": {"N": str(experiment.treatment_k)},
         "share": {"N": repr(float(experiment.share))},
         "salt": {"S": experiment.salt},
-        "started_at": {"N": f"{experiment.started_at:.6f}"},
+        "started_at": {"N": repr(float(experiment.started_at))},  # repr: the float comes back exactly
         "status": {"S": experiment.status},
         "kind": {"S": experiment.kind},
     }
@@ -139,7 +139,7 @@ def encode_experiment(experiment: Experiment, sort_key: str = "current") -> dict
         if value is not None:
             if not math.isfinite(value):
                 raise ValueError(f"experiment {experiment.name}: {name} must be a finite time, got {value}")
-            item[name] = {"N": f"{value:.6f}"}
+            item[name] = {"N": repr(float(value))}
     if experiment.promoted is not None:
         item["promoted"] = {"S": experiment.promoted}
     return item

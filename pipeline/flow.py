@@ -23,7 +23,7 @@ from pipeline.model.artifact import ArtifactMeta
 from pipeline.ops import plan, retries
 from pipeline.ops.concurrency import one_run_at_a_time
 from pipeline.precompute import recommend, shard
-from pipeline.publish import expiry, writer
+from pipeline.publish import experiments, expiry, writer
 from pipeline.settings import ALSParams, PipelineSettings, load_settings
 
 
@@ -267,6 +267,9 @@ def publish_version(
         keep_versions=settings.keep_versions,
         max_attempts=settings.publish_max_attempts,
         create_table=settings.create_table,
+        canary=experiments.CanaryPlan(settings.canary_share, settings.canary_hours)
+        if settings.publish_as == "canary"
+        else None,
     )
 
 

@@ -96,6 +96,11 @@ class PipelineSettings(BaseSettings):
     publish_workers: int = Field(4, ge=1, le=64)
     publish_max_attempts: int = Field(8, ge=1, le=30, description="BatchWriteItem tries per batch")
     create_table: bool = Field(True, description="create a missing table (false: infra/ owns it)")
+    publish_as: Literal["pointer", "canary"] = Field(
+        "pointer", description="pointer: flip to the new version; canary: serve it to canary_share of users"
+    )
+    canary_share: float = Field(0.1, gt=0, lt=1, description="the share of users a canary serves")
+    canary_hours: float = Field(24.0, gt=0, description="how long a canary runs before it is due a decision")
 
     # ingest rules
     max_bad_fraction: float = Field(0.05, ge=0, le=1)

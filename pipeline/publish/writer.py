@@ -39,6 +39,7 @@ from tqdm import tqdm
 import contract
 from pipeline.errors import PublishError
 from pipeline.precompute.recommend import Precomputed, TopK
+from pipeline.publish import experiments
 from pipeline.publish.dynamo import check_table, missing_rows, write_rows
 from pipeline.publish.registry import (
     begin_version,
@@ -145,15 +146,34 @@ def verify_version(client, table: str, version: str, written: int, expected: int
 
 
 def finish_version(
-    client, table: str, version: str, k: int, written_of: tuple[int, int], pks: list[str], keep_versions: int
+    client,
+    table: str,
+    version: str,
+    k: int,
+    written_of: tuple[int, int],
+    pks: list[str],
+    keep_versions: int,
+    canary: experiments.CanaryPlan | None = None,
 ) -> tuple[str | None, bool, list[str]]:
     """Verify a written version, flip the pointer to it, mark it published and retire old versions.
+
+    With ``canary`` (and a version already served), the pointer stays: the version is marked
+    published and starts serving ``canary.share`` of users as the treatment of an experiment
+    against the served one (``experiments.start_canary``); a running experiment refuses both.
 
     For a sharded publish: ``begin_version`` once, ``write_rows`` per shard, then this with
     the shards' summed count. Returns (previous version, whether the pointer changed, retired).
     """
     written, expected = written_of
     verify_version(client, table, version, written, expected, pks)
+    served = current_pointer(client, table)
+    if canary is not None and served is not None and served.version != version:  # a first version flips
+        set_status(
+            client, table, version, "published", rows_done=expected, published_at=round(time.time(), 6)
+        )
+        experiments.start_canary(client, table, version, canary.share, canary.hours)
+        return served.version, False, retire_old_versions(client, table, keep_versions)
+    experiments.guard_pointer_change(client, table, f"publishing {version} as the served version")
     previous, flipped = flip_pointer(client, table, version, k)
     set_status(client, table, version, "published", rows_done=expected, published_at=round(time.time(), 6))
     return previous, flipped, retire_old_versions(client, table, keep_versions)
@@ -176,6 +196,7 @@ def publish(
     base_delay: float = 0.05,
     create_table: bool = True,
     progress: bool | None = None,
+    canary: experiments.CanaryPlan | None = None,
 ) -> PublishReport:
     """Write every row of ``version``, verify them, then flip the pointer to it and retire old versions.
 
@@ -184,6 +205,7 @@ def publish(
     """
     started = time.perf_counter()
     check_table(client, table, create=create_table)
+    experiments.check_can_publish(client, table, version, canary)
 
     # register the version (or find where an earlier run of it stopped)
     keys = check_keys(pre)
@@ -205,7 +227,7 @@ def publish(
 
     # verify, flip, retire
     previous, flipped, retired = finish_version(
-        client, table, version, pre.k, (start.rows_done + written, pre.n_rows), keys, keep_versions
+        client, table, version, pre.k, (start.rows_done + written, pre.n_rows), keys, keep_versions, canary
     )
     seconds = time.perf_counter() - started
     log.info(
