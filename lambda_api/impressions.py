@@ -167,19 +167,17 @@ def build_sink(settings: ApiSettings, client_factory: Callable[[], Any]) -> Impr
 
 
 def line_of(answer: UserRecommendations | SimilarItems) -> str:
-    """The impression line of one answer, as its body says it."""
+    """The impression line of one answer, as its body says it (``contract.Impression``'s fields)."""
     user = isinstance(answer, UserRecommendations)
-    return contract.encode_impression(
-        contract.Impression(
-            rec_id=answer.rec_id,
-            ts=contract.impression_time(),
-            route="user" if user else "similar",
-            user_id=answer.user_id if isinstance(answer, UserRecommendations) else None,
-            item_id=answer.item_id if isinstance(answer, SimilarItems) else None,
-            version=answer.model_version,
-            experiment=answer.experiment,
-            arm=answer.arm,
-            source=answer.source,
-            items=tuple(i.item_id for i in answer.items),
-        )
+    return contract.impression_line(
+        rec_id=answer.rec_id,
+        ts=contract.impression_time(),
+        route="user" if user else "similar",
+        user_id=answer.user_id if isinstance(answer, UserRecommendations) else None,
+        item_id=answer.item_id if isinstance(answer, SimilarItems) else None,
+        version=answer.model_version,
+        experiment=answer.experiment,
+        arm=answer.arm,
+        source=answer.source,
+        items=[i.item_id for i in answer.items],
     )
