@@ -40,6 +40,21 @@ Ids (``ID_RULE``): what the product accepts as a user, item or segment id: inges
 a row whose id breaks it and the API answers 422, so every stored id can be served and excluded.
 """
 
+from contract._experiment import (
+    ARMS,
+    EXPERIMENT_KEY,
+    EXPERIMENT_PK,
+    SHARE_RULE,
+    Experiment,
+    ExperimentKind,
+    ExperimentStatus,
+    arm_of,
+    bucket,
+    decode_experiment,
+    encode_experiment,
+    experiment_problem,
+    run_key,
+)
 from contract._ids import (
     ID_CHARACTERS,
     ID_PATTERN,
@@ -47,6 +62,19 @@ from contract._ids import (
     MAX_ID_LENGTH,
     MAX_SEGMENT_LENGTH,
     id_problem,
+)
+from contract._impression import (
+    IMPRESSION_FIELDS,
+    IMPRESSIONS_PREFIX,
+    Arm,
+    Impression,
+    Route,
+    decode_impression,
+    encode_impression,
+    impression_line,
+    impression_time,
+    is_impression_line,
+    records_of_envelope,
 )
 from contract._keys import (
     GLOBAL_SEGMENT,
@@ -86,6 +114,30 @@ from contract._rows import (
 from contract._size import WRITE_UNIT_BYTES, item_size
 
 __all__ = [
+    "ARMS",
+    "EXPERIMENT_KEY",
+    "EXPERIMENT_PK",
+    "IMPRESSIONS_PREFIX",
+    "IMPRESSION_FIELDS",
+    "SHARE_RULE",
+    "Arm",
+    "Experiment",
+    "ExperimentKind",
+    "ExperimentStatus",
+    "Impression",
+    "Route",
+    "arm_of",
+    "bucket",
+    "decode_experiment",
+    "decode_impression",
+    "encode_experiment",
+    "encode_impression",
+    "experiment_problem",
+    "impression_line",
+    "impression_time",
+    "is_impression_line",
+    "records_of_envelope",
+    "run_key",
     "GLOBAL_SEGMENT",
     "ID_CHARACTERS",
     "ID_PATTERN",

@@ -14,6 +14,7 @@ from fastapi import Depends, HTTPException, Request, Security
 from fastapi.security import APIKeyHeader
 
 from lambda_api.auth import read_secret_keys
+from lambda_api.impressions import ImpressionSink, build_sink
 from lambda_api.store import RecommendationStore
 
 if TYPE_CHECKING:  # lambda_api.settings (pydantic-settings, ~30 ms) is imported by the first request
@@ -36,6 +37,7 @@ class Runtime:
         self._lock = threading.Lock()
         self._readers: ThreadPoolExecutor | None = None
         self._keys: tuple[object, list[bytes]] | None = None  # (the settings they came from, the keys)
+        self._impressions: ImpressionSink | None = None
 
     async def blocking(self, call: Callable, *args):
         """``call(*args)`` on a reader thread that outlives the event loop's run.
@@ -71,6 +73,16 @@ class Runtime:
                 keys = [k.get_secret_value() for k in settings.api_keys]
             self._keys = (settings, [k.encode() for k in keys])
         return self._keys[1]
+
+    @property
+    def impressions(self) -> ImpressionSink:
+        """Where this container's impression records go (``lambda_api.impressions``), built once."""
+        if self._impressions is None:
+            with self._lock:
+                if self._impressions is None:
+                    settings = self.settings
+                    self._impressions = build_sink(settings, lambda: aws_client("logs", settings))
+        return self._impressions
 
     @property
     def store(self) -> RecommendationStore:

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends, HTTPException, Response
 from starlette.convertors import Convertor, register_url_convertor
 
 import contract
-from lambda_api import api_docs
+from lambda_api import api_docs, impressions
 from lambda_api.deps import API_KEY_HEADER, Rt, Runtime, Store, require_api_key
 from lambda_api.params import MAX_EXCLUDE, ItemId, SimilarParams, UserId, UserParams
 from lambda_api.schemas import (
@@ -95,10 +95,11 @@ async def user_recommendations(user_id: UserId, query: UserParams, runtime: Rt) 
     wanted = query.k or min(runtime.settings.default_k, found.k)
     filled = 0
     if found.source == "personal" and len(items) < wanted:
-        popular = await _find(runtime, runtime.store.popular, query.segment)
+        popular = await _find(runtime, runtime.store.popular, query.segment, user_id)
         items, filled = _backfill(items, popular, wanted, skip)
         found = replace(found, degraded=found.degraded or popular.degraded)
     body = UserRecommendations(user_id=user_id, items=items, backfilled=filled, **_answer(found))
+    runtime.impressions.write(impressions.line_of(body))
     return _respond(body, found, runtime.settings, bool(await runtime.api_keys()))
 
 
@@ -114,6 +115,7 @@ async def similar_items(item_id: ItemId, query: SimilarParams, runtime: Rt) -> R
     _check_similar_k(found, query.k)
     items = _top(found, query.k, runtime.settings.default_k, {item_id})
     body = SimilarItems(item_id=item_id, items=items, **_answer(found))
+    runtime.impressions.write(impressions.line_of(body))
     return _respond(body, found, runtime.settings, bool(await runtime.api_keys()))
 
 
@@ -181,6 +183,8 @@ def _answer(found: Lookup) -> dict:
         "segment": found.segment,
         "degraded": found.degraded,
         "rec_id": uuid.uuid4().hex,
+        "experiment": found.experiment,
+        "arm": found.arm,
     }
 
 

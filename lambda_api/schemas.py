@@ -29,6 +29,12 @@ class RankedAnswer(BaseModel):
     )
     items: list[ScoredItem]
     rec_id: str = Field(description="unique id of this answer, to join with what the user did next")
+    experiment: str | None = Field(
+        None, description="the running experiment this user is bucketed in (null when none runs)"
+    )
+    arm: Literal["control", "treatment"] | None = Field(
+        None, description="the user's arm of that experiment, whose version answered (null when none)"
+    )
 
 
 class UserRecommendations(RankedAnswer):

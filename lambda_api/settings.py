@@ -7,7 +7,7 @@ lists (``RECS_API_KEYS``, ``RECS_CORS_ORIGINS``) are comma-separated.
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -58,6 +58,13 @@ class ApiSettings(BaseSettings):
         description="a Secrets Manager secret (name or ARN) whose SecretString holds comma-separated keys",
     )
 
+    # impressions (lambda_api.impressions): one record per answer
+    impressions: Literal["stdout", "log_group", "off"] = Field(
+        "stdout", description="stdout (Lambda ships it to the log group), log_group (sent by the API), or off"
+    )
+    impressions_log_group: str | None = Field(None, description="the log group of impressions = log_group")
+    impressions_flush_seconds: float = Field(1.0, gt=0, description="how often log_group sends its queue")
+
     @field_validator("cors_origins", mode="before")
     @classmethod
     def _split_commas(cls, value: object) -> object:
@@ -75,6 +82,12 @@ class ApiSettings(BaseSettings):
             plain = (v.get_secret_value() if isinstance(v, SecretStr) else v for v in value)
             return parse_keys(",".join(plain))
         return value
+
+    @model_validator(mode="after")
+    def _log_group_named(self) -> ApiSettings:
+        if self.impressions == "log_group" and not self.impressions_log_group:
+            raise ValueError("RECS_IMPRESSIONS=log_group needs RECS_IMPRESSIONS_LOG_GROUP")
+        return self
 
     @model_validator(mode="after")
     def _one_source_of_keys(self) -> ApiSettings:

@@ -5,6 +5,12 @@ Readers resolve the current-version pointer first (re-read at most every
 never mixes versions and a flip or rollback reaches a warm container within the
 refresh interval.
 
+With an experiment running (``contract.Experiment``, read with the pointer and as often), a
+user's lists are read under the version of the user's arm instead, and the answer names the
+experiment and the arm. Similar-item answers have no user to bucket: they stay on the pointer's
+version, outside the experiment. Rows of a version other than the pointer's are cached under
+(version, key), so two arms never evict each other's popular lists.
+
 The cache is one LRU of at most ``cache_max_entries`` rows, keyed by partition key;
 an entry younger than ``cache_ttl_seconds`` and of the current version is a hit.
 Older entries stay until evicted: when DynamoDB fails (throttled, slow,
@@ -62,6 +68,18 @@ class Lookup:
     degraded: bool
     cache: CacheState
     k: int  # how many items each row of the served version holds
+    experiment: str | None = None  # the running experiment the user was bucketed in
+    arm: contract.Arm | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Serving:
+    """The version one request is answered from, and the experiment arm that chose it."""
+
+    version: str
+    k: int
+    experiment: str | None = None
+    arm: contract.Arm | None = None
 
 
 @dataclass
@@ -117,6 +135,7 @@ class RecommendationStore:
         self._errors = (BotoCoreError, ClientError)
         self._pointer: contract.Pointer | None = None
         self._pointer_read_at = float("-inf")
+        self._experiment: contract.Experiment | None = None
         self._down_until = float("-inf")
         self._rows: LRUCache = LRUCache(maxsize=cache_max_entries)
         self._lock = threading.Lock()
@@ -133,11 +152,14 @@ class RecommendationStore:
 
         With ``cached_only``, returns None instead of reading DynamoDB.
         """
-        return self._answer(lambda p: self._find(contract.user_pk(user_id), segment, p), cached_only)
+        return self._answer(lambda p: self._find(contract.user_pk(user_id), segment, p, user_id), cached_only)
 
-    def popular(self, segment: str | None = None, cached_only: bool = False) -> Lookup | None:
-        """The popular list of ``segment`` (if published), else the global one: to fill a short list."""
-        return self._answer(lambda p: self._find(None, segment, p), cached_only)
+    def popular(
+        self, segment: str | None = None, user_id: str | None = None, cached_only: bool = False
+    ) -> Lookup | None:
+        """The popular list of ``segment`` (if published), else the global one: to fill a short list
+        (under the version of ``user_id``'s arm, when given and an experiment runs)."""
+        return self._answer(lambda p: self._find(None, segment, p, user_id), cached_only)
 
     def for_item(self, item_id: str, cached_only: bool = False) -> Lookup | None:
         """Items similar to ``item_id``, else the global popular list."""
@@ -183,29 +205,48 @@ class RecommendationStore:
         self.stats.count(found.cache)
         return found
 
-    def _find(self, pk: str | None, segment: str | None, p: _Pass) -> Lookup:
+    def _find(self, pk: str | None, segment: str | None, p: _Pass, user_id: str | None = None) -> Lookup:
         pointer, pointer_stale = self._current_pointer(p)
-        entry = self._row(pk, pointer.version, p) if pk is not None else None
+        serving = self._serving(pointer, user_id)
+        entry = self._row(pk, serving.version, p) if pk is not None else None
         if entry is not None and entry.ranked is not None:
-            return self._lookup(entry, "personal", None, p, pointer, pointer_stale)
+            return self._lookup(entry, "personal", None, p, serving, pointer_stale)
         for name in contract.fallback_segments(segment):
-            popular = self._row(contract.popular_pk(name), pointer.version, p)
+            popular = self._row(contract.popular_pk(name), serving.version, p)
             if popular is not None and popular.ranked is not None:
-                return self._lookup(popular, "fallback", name, p, pointer, pointer_stale)
+                return self._lookup(popular, "fallback", name, p, serving, pointer_stale)
         if p.unavailable:
             raise StoreUnavailableError(
                 f"DynamoDB table {self._table} cannot be read and no fallback list is cached"
             )
-        raise NotPublishedError(f"model version {pointer.version} has no popular list in table {self._table}")
+        raise NotPublishedError(f"model version {serving.version} has no popular list in table {self._table}")
+
+    def _serving(self, pointer: contract.Pointer, user_id: str | None) -> _Serving:
+        """The pointer's version, or the version of the user's arm while an experiment runs."""
+        experiment = self._experiment
+        if user_id is None or experiment is None or not experiment.running:
+            return _Serving(pointer.version, pointer.k)
+        arm = experiment.arm_of(user_id)
+        return _Serving(experiment.version_of(arm), experiment.k_of(arm) or pointer.k, experiment.name, arm)
 
     @staticmethod
     def _lookup(
-        entry: Entry, source: Source, segment: str | None, p: _Pass, pointer: contract.Pointer, stale: bool
+        entry: Entry, source: Source, segment: str | None, p: _Pass, serving: _Serving, stale: bool
     ) -> Lookup:
         assert entry.ranked is not None  # callers pass entries of present keys only
         degraded = stale or p.unavailable or p.state == "stale"
         state: CacheState = "stale" if degraded else p.state
-        return Lookup(entry.version, entry.ranked, source, segment, degraded, state, pointer.k)
+        return Lookup(
+            entry.version,
+            entry.ranked,
+            source,
+            segment,
+            degraded,
+            state,
+            serving.k,
+            serving.experiment,
+            serving.arm,
+        )
 
     # -- the pointer ---------------------------------------------------------------------------
 
@@ -235,16 +276,38 @@ class RecommendationStore:
                 self.snapshot(),
             )
         self._pointer, self._pointer_read_at = pointer, now
+        self._refresh_experiment(now, p)
         if pointer is not None:
             self._row(contract.popular_pk(), pointer.version, _Pass(cached_only=False))  # warm the fallback
+        if self._experiment is not None and self._experiment.running:
+            for version in dict.fromkeys(self._experiment.versions):
+                self._row(contract.popular_pk(), version, _Pass(cached_only=False))
+
+    def _refresh_experiment(self, now: float, p: _Pass) -> None:
+        """Read the experiment item with the pointer; one that cannot be decoded is logged and
+        answers nobody (users are served the pointer's version until it is fixed)."""
+        item = self._get(contract.EXPERIMENT_KEY, "the experiment", now, p)
+        if item is _UNREAD:
+            return
+        try:
+            experiment = contract.decode_experiment(item) if item else None
+        except (KeyError, ValueError) as err:
+            log.error(
+                "the experiment item of table %s cannot be read (%s): serving the pointer", self._table, err
+            )
+            experiment = None
+        if experiment != self._experiment:
+            log.info("experiment: %s (was %s)", experiment, self._experiment)
+        self._experiment = experiment
 
     # -- rows ----------------------------------------------------------------------------------
 
     def _row(self, pk: str, version: str, p: _Pass) -> Entry | None:
         """The cached or freshly read entry of ``pk``; a stale one when DynamoDB fails; None if neither."""
         now = self._clock()
+        key = self._cache_key(pk, version)
         with self._lock:
-            entry = self._rows.get(pk)
+            entry = self._rows.get(key)
         if entry is not None and entry.version == version and now - entry.read_at < self._ttl:
             return entry
         if p.cached_only:
@@ -256,8 +319,14 @@ class RecommendationStore:
         p.saw("miss")
         fresh = Entry(version, contract.decode_row(item) if item else None, now)
         with self._lock:
-            self._rows[pk] = fresh
+            self._rows[key] = fresh
         return fresh
+
+    def _cache_key(self, pk: str, version: str) -> str | tuple[str, str]:
+        """``pk`` for the pointer's version (an older version's entry there is the last good answer),
+        (version, pk) for an experiment arm's other version."""
+        pointer = self._pointer
+        return pk if pointer is None or pointer.version == version else (version, pk)
 
     def _get(self, key: dict, what: str, now: float, p: _Pass):
         """The item at ``key`` (None if absent), or _UNREAD when DynamoDB failed or is in back-off."""

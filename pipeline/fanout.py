@@ -32,7 +32,7 @@ from pipeline import aws
 from pipeline.data.interactions import Interactions
 from pipeline.ops.retries import network_task, task_defaults
 from pipeline.precompute import recommend, shard
-from pipeline.publish import writer
+from pipeline.publish import experiments, writer
 from pipeline.settings import PipelineSettings
 
 
@@ -88,6 +88,7 @@ def publish_version(
         keep_versions=settings.keep_versions,
         max_attempts=settings.publish_max_attempts,
         create_table=settings.create_table,
+        canary=canary_plan(settings),
     )
 
 
@@ -97,8 +98,9 @@ def begin_publish(
 ) -> writer.Begun:
     client = aws.client("dynamodb", settings)
     return writer.begin(
-        client, settings.table_name, version, pre, metrics, settings.ttl_days, settings.create_table
-    )
+        client, settings.table_name, version, pre, metrics, settings.ttl_days, settings.create_table,
+        canary_plan(settings),
+    )  # fmt: skip
 
 
 @task(**network_task)
@@ -124,8 +126,16 @@ def finish_publish(
     """Verify the parts' summed count and the sampled keys, then flip the pointer once."""
     client = aws.client("dynamodb", settings)
     return writer.finish(
-        client, settings.table_name, version, pre, begun, int(np.sum(written)), settings.keep_versions
-    )
+        client, settings.table_name, version, pre, begun, int(np.sum(written)), settings.keep_versions,
+        canary_plan(settings),
+    )  # fmt: skip
+
+
+def canary_plan(settings: PipelineSettings) -> experiments.CanaryPlan | None:
+    """How a new version goes out: as a canary (``publish_as = "canary"``), or None to flip the pointer."""
+    if settings.publish_as != "canary":
+        return None
+    return experiments.CanaryPlan(settings.canary_share, settings.canary_hours)
 
 
 @flow(name="score-and-publish")

@@ -186,6 +186,11 @@ class PipelineSettings(BaseSettings):
         None, description="scheduler of a running Dask cluster (tcp://host:8786); None: a LocalCluster"
     )
     dask_workers: int = Field(2, ge=1, le=256, description="worker processes of that LocalCluster")
+    publish_as: Literal["pointer", "canary"] = Field(
+        "pointer", description="pointer: flip to the new version; canary: serve it to canary_share of users"
+    )
+    canary_share: float = Field(0.1, gt=0, lt=1, description="the share of users a canary serves")
+    canary_hours: float = Field(24.0, gt=0, description="how long a canary runs before it is due a decision")
 
     # ingest rules
     max_bad_fraction: float = Field(0.05, ge=0, le=1)

@@ -24,6 +24,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import boto3
+
 from infra import stack
 from infra.local import SAMPLE
 from infra.local.aws import LocalAWS, environment
@@ -200,6 +202,15 @@ def local_stack(local: LocalAWS, table_name: str, echo=print) -> stack.StackOutp
     return outputs
 
 
+def impression_environment(outputs: stack.StackOutputs) -> dict[str, str]:
+    """Wire the stack's impression path (log group → Firehose → bucket) and point the API at it."""
+    from infra.local.impressions import wire_impressions
+
+    log_group = f"/aws/lambda/{outputs.function_name}"  # Lambda's convention, the template's ApiLogGroup
+    wire_impressions(boto3.session.Session(), log_group, outputs.bucket_name)
+    return {"RECS_IMPRESSIONS": "log_group", "RECS_IMPRESSIONS_LOG_GROUP": log_group}
+
+
 def run_replay(
     events: list[str] | None = None,
     days: str | None = None,
@@ -232,6 +243,7 @@ def run_replay(
                 echo(results[0].line())
             if serve:
                 api_env = {**local.environment(), "RECS_TABLE_NAME": outputs.table_name}
+                api_env |= impression_environment(outputs)  # impressions reach the bucket as on AWS
                 with serve_api(api_env, port=port) as base_url:
                     echo(examples(base_url, example_user(settings)))
                     threading.Event().wait()  # until Ctrl-C / SIGTERM

@@ -100,7 +100,8 @@ def keep_alive(
     if pointer is None:
         return []
     extended = []
-    for version in dict.fromkeys(v for v in (pointer.version, pointer.previous) if v):
+    arms = registry.running_versions(client, table)  # a running experiment's versions are served too
+    for version in dict.fromkeys(v for v in (pointer.version, pointer.previous, *arms) if v):
         entry = registry.registry_entry(client, table, version)
         if entry is None or entry.status != "published" or entry.expires_at - now >= ttl_days * 86400 / 2:
             continue

@@ -162,7 +162,8 @@ def flip_pointer(client, table: str, version: str, k: int) -> tuple[str | None, 
 
 def retire_old_versions(client, table: str, keep: int) -> list[str]:
     """Mark published versions beyond the newest ``keep`` as retired; the served version and the
-    pointer's ``previous`` (what ``recs rollback`` goes back to) are kept first.
+    pointer's ``previous`` (what ``recs rollback`` goes back to) are kept first, and the versions of a
+    running experiment are never retired, whatever ``keep`` says.
 
     Newest is by publish time, so after a rollback the version rolled back to is still the oldest:
     without the pointer's say, the next publish would retire it and keep the one it replaced.
@@ -172,8 +173,21 @@ def retire_old_versions(client, table: str, keep: int) -> list[str]:
     published.sort(key=lambda e: e.published_at or e.created_at, reverse=True)
     protected = [current.version, current.previous][: min(keep, 2)] if current else []
     protected = [v for v in protected if v]
+    protected += [v for v in running_versions(client, table) if v not in protected]  # never retired
     kept = protected + [e.version for e in published if e.version not in protected]
-    retired = [v for v in kept[keep:] if v in {e.version for e in published}]
+    retired = [v for v in kept[max(keep, len(protected)) :] if v in {e.version for e in published}]
     for version in retired:
         set_status(client, table, version, "retired")
     return retired
+
+
+def current_experiment(client, table: str) -> contract.Experiment | None:
+    """The experiment item as it is now (running or the last one stopped), or None."""
+    item = client.get_item(TableName=table, Key=contract.EXPERIMENT_KEY, ConsistentRead=True).get("Item")
+    return contract.decode_experiment(item) if item else None
+
+
+def running_versions(client, table: str) -> tuple[str, ...]:
+    """The versions a running experiment serves (none when no experiment runs)."""
+    experiment = current_experiment(client, table)
+    return tuple(dict.fromkeys(experiment.versions)) if experiment and experiment.running else ()

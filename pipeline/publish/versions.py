@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass
 
 import contract
 from pipeline.errors import PipelineError, PublishError
-from pipeline.publish import registry
+from pipeline.publish import experiments, registry
 from pipeline.publish.dynamo import check_table, missing_rows
 from pipeline.publish.expiry import MIN_ROLLBACK_HOURS
 
@@ -101,6 +101,7 @@ def rollback(client, table: str, to: str | None = None, now: float | None = None
             f"version {pointer.version} of table {table} has no previous version to go back to"
         )
     entry = _rollback_target(client, table, target, pointer.version, time.time() if now is None else now)
+    experiments.guard_pointer_change(client, table, f"rollback to {target}")
     missing = missing_rows(client, table, target, list(entry.check_keys))
     if missing:
         raise RollbackError(

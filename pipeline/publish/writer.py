@@ -38,6 +38,7 @@ from tqdm import tqdm
 import contract
 from pipeline.errors import PublishError
 from pipeline.precompute.recommend import Precomputed, TopK
+from pipeline.publish import experiments
 from pipeline.publish.dynamo import check_table, missing_rows, write_rows
 from pipeline.publish.registry import (
     VersionStart,
@@ -165,15 +166,34 @@ def verify_version(client, table: str, version: str, written: int, expected: int
 
 
 def finish_version(
-    client, table: str, version: str, k: int, written_of: tuple[int, int], pks: list[str], keep_versions: int
+    client,
+    table: str,
+    version: str,
+    k: int,
+    written_of: tuple[int, int],
+    pks: list[str],
+    keep_versions: int,
+    canary: experiments.CanaryPlan | None = None,
 ) -> tuple[str | None, bool, list[str]]:
     """Verify a written version, flip the pointer to it, mark it published and retire old versions.
+
+    With ``canary`` (and a version already served), the pointer stays: the version is marked
+    published and starts serving ``canary.share`` of users as the treatment of an experiment
+    against the served one (``experiments.start_canary``); a running experiment refuses both.
 
     For a sharded publish: ``begin_version`` once, ``write_rows`` per shard, then this with
     the shards' summed count. Returns (previous version, whether the pointer changed, retired).
     """
     written, expected = written_of
     verify_version(client, table, version, written, expected, pks)
+    served = current_pointer(client, table)
+    if canary is not None and served is not None and served.version != version:  # a first version flips
+        set_status(
+            client, table, version, "published", rows_done=expected, published_at=round(time.time(), 6)
+        )
+        experiments.start_canary(client, table, version, canary.share, canary.hours)
+        return served.version, False, retire_old_versions(client, table, keep_versions)
+    experiments.guard_pointer_change(client, table, f"publishing {version} as the served version")
     previous, flipped = flip_pointer(client, table, version, k)
     set_status(client, table, version, "published", rows_done=expected, published_at=round(time.time(), 6))
     return previous, flipped, retire_old_versions(client, table, keep_versions)
@@ -192,10 +212,19 @@ class Begun:
 
 
 def begin(
-    client, table: str, version: str, pre: Precomputed, metrics: dict, ttl_days: int, create_table: bool
+    client,
+    table: str,
+    version: str,
+    pre: Precomputed,
+    metrics: dict,
+    ttl_days: int,
+    create_table: bool,
+    canary: experiments.CanaryPlan | None = None,
 ) -> Begun:
-    """Check the table and register ``version`` as being written (steps 1 and 2), once per publish."""
+    """Check the table and register ``version`` as being written (steps 1 and 2), once per publish;
+    refused first when a running experiment forbids publishing it (``experiments.check_can_publish``)."""
     check_table(client, table, create=create_table)
+    experiments.check_can_publish(client, table, version, canary)
     keys = check_keys(pre)
     start = begin_version(
         client, table, version, rows=pre.n_rows, k=pre.k, metrics=metrics, ttl_days=ttl_days,
@@ -225,14 +254,21 @@ def write_part(
 
 
 def finish(
-    client, table: str, version: str, pre: Precomputed, begun: Begun, written: int, keep_versions: int
+    client,
+    table: str,
+    version: str,
+    pre: Precomputed,
+    begun: Begun,
+    written: int,
+    keep_versions: int,
+    canary: experiments.CanaryPlan | None = None,
 ) -> PublishReport:
     """After every shard is in: verify the summed count and the sampled keys, flip, retire."""
     if begun.start.status != "writing":
         return already_done(client, table, begun, version)
     started = time.perf_counter()
     previous, flipped, retired = finish_version(
-        client, table, version, pre.k, (written, pre.n_rows), list(begun.keys), keep_versions
+        client, table, version, pre.k, (written, pre.n_rows), list(begun.keys), keep_versions, canary
     )
     seconds = time.perf_counter() - started
     log.info(
@@ -258,6 +294,7 @@ def publish(
     base_delay: float = 0.05,
     create_table: bool = True,
     progress: bool | None = None,
+    canary: experiments.CanaryPlan | None = None,
 ) -> PublishReport:
     """Write every row of ``version``, verify them, then flip the pointer to it and retire old versions.
 
@@ -265,7 +302,7 @@ def publish(
     published one does nothing. ``progress``: None shows a bar on a terminal for long publishes.
     """
     started = time.perf_counter()
-    begun = begin(client, table, version, pre, metrics, ttl_days, create_table)
+    begun = begin(client, table, version, pre, metrics, ttl_days, create_table, canary)
     start = begun.start
     if start.status != "writing":
         return already_done(client, table, begun, version)
@@ -286,6 +323,7 @@ def publish(
         (start.rows_done + written, pre.n_rows),
         list(begun.keys),
         keep_versions,
+        canary,
     )
     seconds = time.perf_counter() - started
     log.info(

@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 import uuid
 
 import boto3
@@ -271,3 +272,67 @@ def test_the_api_is_throttled_and_its_concurrency_bounded(template):
         "Fn::If": ["ReservedConcurrency", {"Ref": "ApiReservedConcurrency"}, {"Ref": "AWS::NoValue"}]
     }
     assert template["Parameters"]["ApiReservedConcurrency"]["Default"] > 0
+
+
+def test_impression_lines_go_from_the_api_log_group_through_firehose_to_the_bucket(template):
+    resources = template["Resources"]
+    (subscription,) = resources_of(template, "AWS::Logs::SubscriptionFilter").values()
+    props = subscription["Properties"]
+    assert props["LogGroupName"] == {"Ref": "ApiLogGroup"}
+    assert props["FilterPattern"] == "{ $.rec_id = * }"
+    stream = resources["ImpressionStream"]["Properties"]["DeliveryStreamName"]["Fn::Sub"]
+    assert props["DestinationArn"]["Fn::Sub"].endswith(f":deliverystream/{stream}")
+    assert subscription["DependsOn"] == "ImpressionStream"
+    destination = resources["ImpressionStream"]["Properties"]["ExtendedS3DestinationConfiguration"]
+    assert destination["BucketARN"] == {"Fn::GetAtt": ["ArtifactBucket", "Arn"]}
+    assert destination["Prefix"] == contract.IMPRESSIONS_PREFIX
+    assert destination["CompressionFormat"] == "UNCOMPRESSED"  # CloudWatch Logs gzips the envelope already
+
+
+def test_the_impression_roles_may_only_deliver_impressions(template):
+    resources = template["Resources"]
+    for name, service in (("ImpressionStreamRole", "firehose"), ("ImpressionSubscriptionRole", "logs")):
+        role = resources[name]["Properties"]
+        (statement,) = role["AssumeRolePolicyDocument"]["Statement"]
+        assert statement["Principal"] == {"Service": f"{service}.amazonaws.com"}
+        assert statement["Condition"] == {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}
+        actions = [
+            a
+            for p in role["Policies"]
+            for s in p["PolicyDocument"]["Statement"]
+            for a in as_list(s["Action"])
+        ]
+        assert actions and not [a for a in actions if "Delete" in a or "*" in a or a.startswith("dynamodb:")]
+    (writes,) = [
+        s
+        for s in resources["ImpressionStreamRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+        if "s3:PutObject" in as_list(s["Action"])
+    ]
+    assert [r["Fn::Sub"] for r in writes["Resource"]] == [
+        "${ArtifactBucket.Arn}/impressions/*",
+        "${ArtifactBucket.Arn}/impressions-errors/*",
+    ]
+
+
+def test_the_local_stack_gets_the_impression_path_and_carries_records_to_its_bucket(created, local_aws):
+    from infra.local.impressions import read_impressions, wire_impressions
+
+    session = boto3.session.Session(region_name=local_aws.region)
+    log_group = f"/aws/lambda/{created.stack_name}-api"  # the template's ApiLogGroup
+    assert session.client("logs").describe_log_groups(logGroupNamePrefix=log_group)["logGroups"]
+    path = wire_impressions(session, log_group, created.bucket_name)
+    logs = session.client("logs")
+    logs.create_log_stream(logGroupName=log_group, logStreamName="s")
+    now = int(time.time() * 1000)  # CloudWatch Logs drops events older than 14 days
+    line = contract.encode_impression(
+        contract.Impression(
+            "r-1", contract.impression_time(), "similar", None, "85123A", "v", None, None, "personal", ("a",)
+        )
+    )
+    logs.put_log_events(
+        logGroupName=log_group,
+        logStreamName="s",
+        logEvents=[{"timestamp": now, "message": "START RequestId: x"}, {"timestamp": now, "message": line}],
+    )
+    landed = read_impressions(session.client("s3"), path.bucket)
+    assert [(r.rec_id, r.item_id, r.items) for r in landed] == [("r-1", "85123A", ("a",))]  # START skipped

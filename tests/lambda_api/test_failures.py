@@ -178,14 +178,15 @@ def test_a_pointer_flip_and_a_rollback_reach_a_warm_app_within_the_refresh_inter
 ):
     create_table(dynamodb, table_name)
     put_version(dynamodb, table_name, "v1")
-    api, _ = app_with_client(settings_for(table_name, pointer_refresh_seconds=0.3))
+    # 1 s: writing v2's rows to a busy moto server must fit inside the interval
+    api, _ = app_with_client(settings_for(table_name, pointer_refresh_seconds=1.0))
     assert api.get("/v1/users/12347/recommendations").json()["model_version"] == "v1"
     put_version(dynamodb, table_name, "v2")
     assert api.get("/v1/users/12347/recommendations").json()["model_version"] == "v1"  # within the interval
-    time.sleep(0.35)
+    time.sleep(1.05)
     assert api.get("/v1/users/12347/recommendations").json()["model_version"] == "v2"
     dynamodb.put_item(TableName=table_name, Item=contract.encode_pointer(contract.Pointer("v1", 5), 0))
-    time.sleep(0.35)
+    time.sleep(1.05)
     assert api.get("/v1/users/12347/recommendations").json()["model_version"] == "v1"
 
 

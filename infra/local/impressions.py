@@ -1,0 +1,66 @@
+"""The impression path on the local AWS: log group → subscription filter → Firehose → the bucket.
+
+On AWS the template creates these (``ImpressionSubscription``, ``ImpressionStream``); moto's
+CloudFormation skips Firehose streams and subscription filters, so the local stack gets the
+same two resources through the API, named and configured as the template names them. From the
+log group on, moto then carries the API's records exactly as AWS does: each ``PutLogEvents``
+reaches the stream, which writes the gzipped CloudWatch Logs envelope under ``impressions/``.
+(moto does not apply the filter pattern, so Lambda's own lines would land too; readers skip
+whatever is not an impression, ``contract.records_of_envelope``.)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import contract
+
+FILTER_PATTERN = "{ $.rec_id = * }"  # the template's: only the API's JSON lines with a rec_id
+LOCAL_ROLE = "arn:aws:iam::123456789012:role/recs-local-impressions"  # moto checks no role
+
+
+@dataclass(frozen=True)
+class ImpressionPath:
+    log_group: str
+    stream_name: str
+    bucket: str
+
+
+def wire_impressions(session, log_group: str, bucket: str, stream_name: str | None = None) -> ImpressionPath:
+    """Create the log group (if missing), a Firehose stream into ``bucket`` and the subscription."""
+    logs = session.client("logs")
+    firehose = session.client("firehose")
+    stream_name = stream_name or f"{log_group.strip('/').replace('/', '-')}-impressions"[-64:]
+    if not logs.describe_log_groups(logGroupNamePrefix=log_group)["logGroups"]:
+        logs.create_log_group(logGroupName=log_group)
+    arn = firehose.create_delivery_stream(
+        DeliveryStreamName=stream_name,
+        DeliveryStreamType="DirectPut",
+        ExtendedS3DestinationConfiguration={
+            "RoleARN": LOCAL_ROLE,
+            "BucketARN": f"arn:aws:s3:::{bucket}",
+            "Prefix": contract.IMPRESSIONS_PREFIX,
+            "ErrorOutputPrefix": "impressions-errors/",
+            "CompressionFormat": "UNCOMPRESSED",  # the envelope is gzipped already
+        },
+    )["DeliveryStreamARN"]
+    logs.put_subscription_filter(
+        logGroupName=log_group,
+        filterName="impressions",
+        filterPattern=FILTER_PATTERN,
+        destinationArn=arn,
+        roleArn=LOCAL_ROLE,
+    )
+    return ImpressionPath(log_group, stream_name, bucket)
+
+
+def read_impressions(s3, bucket: str) -> list[contract.Impression]:
+    """Every impression under the bucket's ``impressions/``, in key order."""
+    found: list[contract.Impression] = []
+    for page in s3.get_paginator("list_objects_v2").paginate(
+        Bucket=bucket, Prefix=contract.IMPRESSIONS_PREFIX
+    ):
+        for obj in page.get("Contents", []):
+            body = s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read()
+            found += contract.records_of_envelope(body)
+    return found

@@ -1,0 +1,150 @@
+"""The impression record of every answer: on stdout (Lambda), and through the log group to the bucket."""
+
+from __future__ import annotations
+
+import io
+import json
+import uuid
+
+import boto3
+import pytest
+from fastapi.testclient import TestClient
+from mangum import Mangum
+
+import contract
+from infra.local.impressions import read_impressions, wire_impressions
+from lambda_api.app import create_app
+from lambda_api.impressions import LogGroupSink, StdoutSink
+from tests.lambda_api.api_fixtures import VERSION
+from tests.lambda_api.test_handler import http_v2_event
+
+
+def _lines(captured: str) -> list[contract.Impression]:
+    return [contract.decode_impression(line) for line in captured.splitlines() if line.startswith("{")]
+
+
+def test_a_user_answer_writes_one_record_naming_what_was_served(api, capsys):
+    capsys.readouterr()
+    body = api.get("/v1/users/12347/recommendations", params={"k": 3}).json()
+    (record,) = _lines(capsys.readouterr().out)
+    assert record.rec_id == body["rec_id"]
+    assert (record.route, record.user_id, record.item_id) == ("user", "12347", None)
+    assert (record.version, record.source, record.experiment, record.arm) == (VERSION, "personal", None, None)
+    assert record.items == ("85123A", "22423", "21733")
+    assert (body["experiment"], body["arm"]) == (None, None)
+    assert record.ts.endswith("Z") and len(record.ts) == len("2026-12-07T18:11:02.784Z")
+
+
+def test_a_similar_items_answer_and_a_fallback_are_recorded_as_such(api, capsys):
+    capsys.readouterr()
+    similar = api.get("/v1/items/85123A/similar").json()
+    stranger = api.get("/v1/users/stranger/recommendations", params={"k": 2}).json()
+    first, second = _lines(capsys.readouterr().out)
+    assert (first.rec_id, first.route, first.item_id, first.user_id) == (
+        similar["rec_id"],
+        "similar",
+        "85123A",
+        None,
+    )
+    assert first.items == ("21733", "22423", "47566")
+    assert (second.rec_id, second.source, second.items) == (
+        stranger["rec_id"],
+        "fallback",
+        ("85123A", "22423"),
+    )
+
+
+def test_refused_requests_write_no_record(api, capsys):
+    capsys.readouterr()
+    assert api.get("/v1/users/12347/recommendations", params={"k": 999}).status_code == 422
+    assert _lines(capsys.readouterr().out) == []
+
+
+def test_hostile_ids_stay_one_line_and_round_trip():
+    hostile = 'a"b\\c#d,e/ü\u2028' + "x" * 200
+    record = contract.Impression(
+        "r", contract.impression_time(), "user", hostile, None, "v", None, None, "x", (hostile,)
+    )
+    line = contract.encode_impression(record)
+    assert "\n" not in line and contract.is_impression_line(line)
+    assert contract.decode_impression(line) == record
+    out = io.StringIO()
+    StdoutSink(out).write(line)
+    assert out.getvalue().count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    ("line", "rule"),
+    [
+        ('{"rec_id":"r"}', "lacks the fields"),
+        ("[1]", "must be a JSON object"),
+        (json.dumps({n: "x" for n in contract.IMPRESSION_FIELDS}), "route must be"),
+    ],
+)
+def test_a_broken_record_is_refused_naming_the_rule(line, rule):
+    with pytest.raises(ValueError, match=rule):
+        contract.decode_impression(line)
+
+
+@pytest.fixture
+def impression_path(local_aws):
+    """A log group wired to a fresh bucket through Firehose, as the stack wires it."""
+    session = boto3.session.Session(region_name=local_aws.region)
+    bucket = f"recs-imp-{uuid.uuid4().hex[:8]}"
+    session.client("s3").create_bucket(Bucket=bucket)
+    return wire_impressions(session, f"/aws/lambda/recs-test-{uuid.uuid4().hex[:8]}-api", bucket)
+
+
+def test_answers_through_mangum_land_in_the_bucket_through_the_log_group(
+    settings_for, published, impression_path
+):
+    settings = settings_for(
+        published, impressions="log_group", impressions_log_group=impression_path.log_group
+    )
+    app = create_app(settings)
+    handler = Mangum(app, lifespan="off")
+    answers = [
+        json.loads(handler(http_v2_event(f"/v1/users/{user}/recommendations", "k=2"), None)["body"])
+        for user in ("12347", "user@example.com", "stranger", "12347")
+    ]
+    app.state.runtime.impressions.flush()  # what the background thread does every second
+    landed = read_impressions(boto3.client("s3"), impression_path.bucket)
+    assert [r.rec_id for r in landed] == [a["rec_id"] for a in answers]  # each once, in order
+    assert [r.user_id for r in landed] == ["12347", "user@example.com", "stranger", "12347"]
+    assert [r.items for r in landed] == [tuple(i["item_id"] for i in a["items"]) for a in answers]
+    assert {r.version for r in landed} == {VERSION}
+    keys = boto3.client("s3").list_objects_v2(Bucket=impression_path.bucket)["Contents"]
+    assert all(k["Key"].startswith("impressions/20") for k in keys)  # date-partitioned
+
+
+def test_the_background_thread_sends_the_queue_without_being_asked(local_aws, impression_path):
+    sink = LogGroupSink(lambda: boto3.client("logs"), impression_path.log_group, flush_seconds=0.05)
+    line = contract.encode_impression(
+        contract.Impression(
+            "r1", contract.impression_time(), "user", "u", None, "v", None, None, "personal", ("a",)
+        )
+    )
+    sink.write(line)
+    s3 = boto3.client("s3")
+    for _ in range(200):  # a condition, not a sleep: the record is in the bucket
+        if sink.stats.sent:
+            break
+        sink._wake.wait(0.05)
+    assert sink.stats.sent == 1 and sink.stats.dropped == 0
+    assert [r.rec_id for r in read_impressions(s3, impression_path.bucket)] == ["r1"]
+
+
+def test_a_missing_log_group_drops_and_counts_the_lines_and_the_answer_still_goes(settings_for, published):
+    settings = settings_for(published, impressions="log_group", impressions_log_group="/no/such/group")
+    app = create_app(settings)
+    response = TestClient(app).get("/v1/users/12347/recommendations")
+    assert response.status_code == 200
+    app.state.runtime.impressions.flush()
+    assert (app.state.runtime.impressions.stats.sent, app.state.runtime.impressions.stats.dropped) == (0, 1)
+
+
+def test_log_group_sink_needs_a_group():
+    from lambda_api.settings import ApiSettings
+
+    with pytest.raises(ValueError, match="RECS_IMPRESSIONS_LOG_GROUP"):
+        ApiSettings(table_name="recs", impressions="log_group")
