@@ -21,7 +21,7 @@ from pipeline.feedback import online
 from pipeline.model import artifact, churn, evaluate, gate, html_report, report, train, tune
 from pipeline.model.artifact import ArtifactMeta
 from pipeline.model.examples import report_section
-from pipeline.ops import plan
+from pipeline.ops import canary, plan
 from pipeline.ops.concurrency import one_run_at_a_time
 from pipeline.ops.retries import network_task, task_defaults
 from pipeline.ops.state import shared_state
@@ -78,6 +78,15 @@ def measure_online(settings: PipelineSettings) -> online.FeedbackResult | None:
     if result is not None:
         create_table_artifact(key="online-metrics", table=online.table_rows(result), description="Online")
     return result
+
+
+@task(**network_task)
+def check_canary(settings: PipelineSettings) -> canary.CanaryCheck:
+    """The running canary judged on its users, then promoted, rolled back or left running."""
+    with warehouse.connect(settings.warehouse) as con:
+        found = canary.check(aws.client("dynamodb", settings), settings.table_name, con, settings)
+    get_run_logger().info("%s", found.line(settings.table_name))
+    return found
 
 
 @task(**task_defaults)
@@ -153,7 +162,7 @@ def refit_model(
     if not settings.warm_start_iterations:
         return train.fit(data, params, settings.use_gpu)
     warm = train.WarmStart(start, start_data.user_ids, start_data.item_ids, settings.warm_start_iterations)
-    return train.fit(data, params, settings.use_gpu, warm)
+    return train.fit(data, params, settings.use_gpu, warm=warm)
 
 
 @task(**task_defaults)
@@ -275,6 +284,9 @@ def nightly(
     # 1b. decide: a model of the data and parameters of the served one is neither made nor published twice
     data = load_interactions(settings)
     served = served_version(settings)
+    if measured is not None and served.version is not None:
+        check_canary(settings)  # a running canary promoted or rolled back before this run publishes
+        served = served_version(settings)
     keep_served_alive(settings)
     decided = plan_run(settings, ingested, data, served, force)
     log.info("plan: %s", decided.reason)

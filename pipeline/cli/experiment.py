@@ -55,6 +55,26 @@ def cmd_stop(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_check(args: argparse.Namespace) -> int:
+    from pipeline import aws
+    from pipeline.data import warehouse
+    from pipeline.feedback.impressions import ensure_schema, ingest_impressions
+    from pipeline.ops import canary
+
+    client, table = _table_client(args)
+    settings = common.settings(args)
+    with warehouse.connect(settings.warehouse) as con:
+        ensure_schema(con)
+        if settings.impressions_uri:  # the newest impressions first: the decision reads them
+            ingest_impressions(con, [settings.impressions_uri], lambda: aws.client("s3", settings))
+        found = canary.check(client, table, con, settings)
+    if args.json:
+        common.print_json(found.as_dict())
+    else:
+        print(found.line(table))
+    return 0
+
+
 def _share(value: str) -> float:
     try:
         return float(value)
@@ -91,3 +111,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     stop.add_argument("--name", help="stop only if this is the experiment running")
     common.add_config(stop)
     stop.set_defaults(func=cmd_stop)
+
+    check = commands.add_parser(
+        "check", help="judge the running canary on its users: promote, roll back, or leave it running"
+    )
+    common.add_config(check)
+    common.add_json(check, "one JSON object: the canary, the decision and its figures, the served version")
+    check.set_defaults(func=cmd_check)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import implicit.als
@@ -90,7 +91,7 @@ def fit(
     data: Interactions,
     params: ALSParams,
     use_gpu: bool | None = None,
-    on_iteration=None,
+    on_iteration: Callable[[AlternatingLeastSquares, int], object] | None = None,
     warm: WarmStart | None = None,
 ) -> AlternatingLeastSquares:
     """Fit ALS on ``data.user_items`` (scaled by ``params.scaling``) and return a CPU model, checked
