@@ -148,3 +148,12 @@ def test_log_group_sink_needs_a_group():
 
     with pytest.raises(ValueError, match="RECS_IMPRESSIONS_LOG_GROUP"):
         ApiSettings(table_name="recs", impressions="log_group")
+
+
+def test_a_stdout_line_is_flushed_before_the_answer_returns():
+    """Lambda may freeze the container right after the answer: nothing may wait in a buffer."""
+    raw = io.BytesIO()
+    stream = io.TextIOWrapper(io.BufferedWriter(raw, buffer_size=1 << 16), encoding="utf-8")  # type: ignore[arg-type]
+    line = contract.impression_line("r", "t", "user", "ü", None, "v", None, None, "personal", ["a"])
+    StdoutSink(stream).write(line)
+    assert raw.getvalue() == (line + "\n").encode()

@@ -208,3 +208,10 @@ def test_recs_experiment_start_status_stop(table, capsys):
     assert "experiment ab stopped (promoted treatment); serving v1" in capsys.readouterr().out
     assert main(["experiment", "status"]) == 0
     assert "experiment ab stopped" in capsys.readouterr().out
+
+
+def test_stop_refuses_when_another_experiment_runs_than_the_one_named(dynamodb, table):
+    experiments.start(dynamodb, table, "v2", "v1", 0.5, "ab")
+    with pytest.raises(ExperimentError, match="experiment other is not the one running .* \\(ab\\)"):
+        experiments.stop(dynamodb, table, "treatment", expected="other")
+    assert registry.current_experiment(dynamodb, table).running and pointer_version(dynamodb, table) == "v2"
