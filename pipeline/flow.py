@@ -15,7 +15,7 @@ from prefect.runtime import flow_run
 from prefect.tasks import exponential_backoff
 
 from pipeline import aws
-from pipeline.data import interactions, quality, splits, warehouse
+from pipeline.data import catalog, interactions, quality, splits, warehouse
 from pipeline.data.ingest import IngestReport, ingest
 from pipeline.data.interactions import Interactions
 from pipeline.model import artifact, evaluate, gate, html_report, report, train, tune
@@ -81,6 +81,19 @@ def ingest_events(
             s3_client=lambda: aws.client("s3", settings),
             on_changed_file=settings.on_changed_file,
             optional_sources=optional,
+        )
+
+
+@task(**network_task)
+def load_catalog(settings: PipelineSettings) -> catalog.CatalogReport:
+    """The catalog files of the settings, loaded unless their bytes were loaded before."""
+    with warehouse.connect(settings.warehouse) as con:
+        return catalog.load_catalog(
+            con,
+            settings.catalog,
+            settings.catalog_column_map,
+            settings.max_bad_fraction,
+            s3_client=lambda: aws.client("s3", settings),
         )
 
 
@@ -287,6 +300,8 @@ def nightly(
     files = plan.resolve_events(events, run_date, flow_run.scheduled_start_time)
     ingested = ingest_events(settings, files, plan.dated_sources(events, files))
     log.info("ingest: %s", ingested.as_dict())
+    if settings.catalog:
+        log.info("catalog: %s", load_catalog(settings).as_dict())
 
     # 1b. decide: a model of the data and parameters of the served one is neither made nor published twice
     data = load_interactions(settings)

@@ -56,6 +56,10 @@ class PipelineSettings(BaseSettings):
     # ingest: the source column for each required event column, if it is named differently
     column_map: dict[str, str] = Field(default_factory=dict)
 
+    # the catalog (pipeline.data.catalog): files loaded before each run, and their column map
+    catalog: list[str] = Field(default_factory=list, description="catalog files, folders or s3:// URIs")
+    catalog_column_map: dict[str, str] = Field(default_factory=dict)
+
     # interactions
     event_weights: dict[str, float] = Field(
         default_factory=lambda: {"view": 1.0, "cart": 3.0, "purchase": 5.0, "return": -5.0}
@@ -86,6 +90,13 @@ class PipelineSettings(BaseSettings):
     # precompute and publish
     k: int = Field(50, ge=1, le=200)
     similar_k: int = Field(20, ge=1, le=200)
+    candidates: int = Field(
+        10, ge=0, le=150, description="items stored per user row beyond k, for filtering at serve time"
+    )
+    repeat_purchase_categories: list[str] = Field(
+        default_factory=list,
+        description="categories (and their subcategories) whose items a user may be recommended again",
+    )
     score_shards: int = Field(
         1, ge=1, le=4096, description="user ranges scored as separate tasks (one per Dask/Ray worker)"
     )

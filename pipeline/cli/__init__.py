@@ -10,9 +10,9 @@ import argparse
 import os
 import sys
 
-from pipeline.cli import job, serving, tooling
+from pipeline.cli import catalog, job, serving, tooling
 
-GROUPS = (job, serving, tooling)
+GROUPS = (job, serving, tooling, catalog)
 # commands of the development tooling (infra/local, benchmarks): they need the "local" extra
 LOCAL_COMMANDS = set(tooling.EXAMPLES)
 # one example per command, shown at the end of `recs COMMAND --help`
