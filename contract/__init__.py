@@ -35,6 +35,9 @@ lists in ``fallback_segments`` order. The pipeline flips the pointer only after 
 a version is written and verified; ``meta#version`` is the pipeline's registry of versions
 (the API does not read it).
 
+Rules (``_rules``): a row may carry ``cats``, its items' categories, and ``meta#availability``
+items list the items not to recommend during the day (``recs availability set``).
+
 Ids (``ID_RULE``): what the product accepts as a user, item or segment id: ingest quarantines
 a row whose id breaks it and the API answers 422, so every stored id can be served and excluded.
 """
@@ -81,9 +84,31 @@ from contract._rows import (
     ids_json,
     scores_json,
 )
+from contract._rules import (
+    AVAILABILITY_PK,
+    CATEGORIES_ATTRIBUTE,
+    Availability,
+    availability_key,
+    availability_parts,
+    decode_availability,
+    decode_categories,
+    encode_availability,
+    encode_categories,
+    in_category,
+)
 from contract._size import WRITE_UNIT_BYTES, item_size
 
 __all__ = [
+    "AVAILABILITY_PK",
+    "CATEGORIES_ATTRIBUTE",
+    "Availability",
+    "availability_key",
+    "availability_parts",
+    "decode_availability",
+    "decode_categories",
+    "encode_availability",
+    "encode_categories",
+    "in_category",
     "GLOBAL_SEGMENT",
     "ID_CHARACTERS",
     "ID_PATTERN",

@@ -22,7 +22,7 @@ from pipeline.model import artifact, evaluate, gate, html_report, report, train,
 from pipeline.model.artifact import ArtifactMeta
 from pipeline.ops import plan, retries
 from pipeline.ops.concurrency import one_run_at_a_time
-from pipeline.precompute import recommend, shard
+from pipeline.precompute import recommend, rules, shard
 from pipeline.publish import expiry, writer
 from pipeline.settings import ALSParams, PipelineSettings, load_settings
 
@@ -239,29 +239,45 @@ def write_report(path: Path) -> Path:
 
 
 @task(**task_defaults)
-def load_seen(data: Interactions, settings: PipelineSettings):
+def catalog_rules(data: Interactions, settings: PipelineSettings) -> rules.ItemRules:
+    """Each model item's availability and category in the current catalog."""
     with warehouse.connect(settings.warehouse, read_only=True) as con:
-        return interactions.seen_matrix(con, settings.exclude_items_regex, data)
+        return rules.item_rules(con, data.item_ids)
 
 
 @task(**task_defaults)
-def score_users(model, seen, k: int, users: range) -> recommend.TopK:
-    return shard.score_range(model, seen, k, users)
+def load_seen(data: Interactions, settings: PipelineSettings, item_rules: rules.ItemRules):
+    with warehouse.connect(settings.warehouse, read_only=True) as con:
+        seen = interactions.seen_matrix(con, settings.exclude_items_regex, data)
+    return rules.allow_repeats(seen, item_rules, settings.repeat_purchase_categories)
+
+
+@task(**task_defaults)
+def score_users(
+    model, seen, k: int, users: range, item_rules: rules.ItemRules | None = None
+) -> recommend.TopK:
+    return rules.score_range(model, seen, k, users, item_rules.available if item_rules else None)
 
 
 @task(**task_defaults)
 def precompute(
-    model, data: Interactions, settings: PipelineSettings, user_parts: Sequence[recommend.TopK]
+    model,
+    data: Interactions,
+    settings: PipelineSettings,
+    user_parts: Sequence[recommend.TopK],
+    item_rules: rules.ItemRules,
 ) -> recommend.Precomputed:
     with warehouse.connect(settings.warehouse, read_only=True) as con:
         segments = interactions.user_segments(con, settings.segment_column, data.user_ids)
+    spare, available = settings.candidates, item_rules.available
     return recommend.Precomputed(
         user_ids=data.user_ids,
         item_ids=data.item_ids,
         users=shard.concat(user_parts),
-        similar=recommend.similar_items(model, settings.similar_k),
-        popular=recommend.popular_by_segment(data.user_items, segments, settings.k),
+        similar=rules.similar_available(model, settings.similar_k + spare, available),
+        popular=rules.popular_available(data.user_items, segments, settings.k + spare, available),
         k=settings.k,
+        categories=item_rules.categories,
     )
 
 
@@ -345,10 +361,13 @@ def nightly(
 
     # 4. precompute every answer and publish it under the new version, then flip the pointer;
     #    users are scored in shards (ranges), which a Dask or Ray task runner spreads over workers
-    seen = load_seen(data, settings)
+    #    (without unavailable items, k + candidates deep, each item's category on the rows)
+    item_rules = catalog_rules(data, settings)
+    seen = load_seen(data, settings, item_rules)
     ranges = shard.ranges(data.shape[0], settings.score_shards)
-    parts = score_users.map(unmapped(model), unmapped(seen), unmapped(settings.k), ranges)
-    pre = precompute(model, data, settings, parts)  # type: ignore[arg-type]  # futures, resolved by Prefect
+    depth = settings.k + settings.candidates
+    parts = score_users.map(unmapped(model), unmapped(seen), unmapped(depth), ranges, unmapped(item_rules))
+    pre = precompute(model, data, settings, parts, item_rules)  # type: ignore[arg-type]  # futures, resolved by Prefect
     published = publish_version(version, pre, evaluation.overall, settings)
     summary.published, summary.rows_published = True, published.rows_written
     return summary

@@ -181,6 +181,7 @@ class Precomputed:
     similar: TopK  # row j: similar items of item_ids[j]
     popular: dict[str, TopK]  # segment -> a one-row TopK
     k: int
+    categories: np.ndarray | None = None  # each item's category (pipeline.precompute.rules), stored on rows
 
     @property
     def n_rows(self) -> int:

@@ -38,6 +38,7 @@ from tqdm import tqdm
 
 import contract
 from pipeline.errors import PublishError
+from pipeline.precompute import rules
 from pipeline.precompute.recommend import Precomputed, TopK
 from pipeline.publish.dynamo import check_table, missing_rows, write_rows
 from pipeline.publish.registry import (
@@ -82,6 +83,8 @@ def rows_digest(pre: Precomputed) -> str:
         digest.update(np.ascontiguousarray(top.ids).tobytes())
         digest.update(np.ascontiguousarray(top.scores).tobytes())
     digest.update(f"{sorted(pre.popular)}|{pre.k}".encode())
+    if pre.categories is not None:
+        digest.update("\x1f".join(map(str, pre.categories.tolist())).encode())
     return digest.hexdigest()[:16]
 
 
@@ -107,8 +110,12 @@ def version_rows(version: str, pre: Precomputed, expires_at: int) -> Iterator[di
         *(([contract.popular_pk(s)], pre.popular[s]) for s in sorted(pre.popular)),
     ]
     for pks, top in keyed:
+        cats = rules.row_categories(top, pre.categories) if pre.categories is not None else None
         for pk, (items_json, scores_json) in zip(pks, _lists(top, quoted), strict=True):
-            yield contract.encode_json_row(pk, version, items_json, scores_json, expires_at)
+            row = contract.encode_json_row(pk, version, items_json, scores_json, expires_at)
+            if cats is not None:  # each item's category, for ?category= (contract._rules)
+                row[contract.CATEGORIES_ATTRIBUTE] = {"S": next(cats)}
+            yield row
 
 
 def check_keys(pre: Precomputed, sample: int = VERIFY_SAMPLE, seed: int = 0) -> list[str]:
