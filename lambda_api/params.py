@@ -78,6 +78,15 @@ class SimilarQuery(BaseModel):
         json_schema_extra=_without_null,
     )
 
+    category: (
+        Annotated[str, StringConstraints(min_length=1, max_length=contract.MAX_ID_LENGTH), IdRule] | None
+    ) = Field(
+        None,
+        description="only items of this category, or of a path below it (home: home/kitchen too)",
+        examples=["home/kitchen"],
+        json_schema_extra=_segment_schema,
+    )
+
 
 class UserQuery(SimilarQuery):
     exclude: list[ExcludeValue] | None = Field(

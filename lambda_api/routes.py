@@ -14,6 +14,7 @@ from starlette.convertors import Convertor, register_url_convertor
 import contract
 from lambda_api.deps import API_KEY_HEADER, Rt, Runtime, Store, require_api_key
 from lambda_api.params import MAX_EXCLUDE, ItemId, SimilarParams, UserId, UserParams
+from lambda_api.rules import Filters
 from lambda_api.schemas import (
     CacheStats,
     ErrorBody,
@@ -77,8 +78,8 @@ async def stats(store: Store) -> CacheStats:
 @keyed.get("/v1/users/{user_id:id}/recommendations", response_model=UserRecommendations)
 async def user_recommendations(user_id: UserId, query: UserParams, runtime: Rt) -> Response:
     """Top-k items for a user, or the popular fallback (of the segment, if given) for an unknown user."""
+    skip = await _filters(runtime, _excluded(query.exclude), query.category)
     found = await _find(runtime, runtime.store.for_user, user_id, query.segment)
-    skip = _excluded(query.exclude)
     items = _top(found, query.k, runtime.settings.default_k, skip)
     wanted = query.k or min(runtime.settings.default_k, found.k)
     filled = 0
@@ -86,17 +87,21 @@ async def user_recommendations(user_id: UserId, query: UserParams, runtime: Rt) 
         popular = await _find(runtime, runtime.store.popular, query.segment)
         items, filled = _backfill(items, popular, wanted, skip)
         found = replace(found, degraded=found.degraded or popular.degraded)
-    body = UserRecommendations(user_id=user_id, items=items, backfilled=filled, **_answer(found))
+    body = UserRecommendations(
+        user_id=user_id, items=items, backfilled=filled, filled=len(items) >= wanted, **_answer(found)
+    )
     return _respond(body, found, runtime.settings, bool(await runtime.api_keys()))
 
 
 @keyed.get("/v1/items/{item_id:id}/similar", response_model=SimilarItems)
 async def similar_items(item_id: ItemId, query: SimilarParams, runtime: Rt) -> Response:
     """Items similar to an item, or the popular fallback for an item the model does not know."""
+    skip = await _filters(runtime, {item_id}, query.category)
     found = await _find(runtime, runtime.store.for_item, item_id)
     _check_similar_k(found, query.k)
-    items = _top(found, query.k, runtime.settings.default_k, {item_id})
-    body = SimilarItems(item_id=item_id, items=items, **_answer(found))
+    items = _top(found, query.k, runtime.settings.default_k, skip)
+    wanted = query.k or min(runtime.settings.default_k, found.k)
+    body = SimilarItems(item_id=item_id, items=items, filled=len(items) >= wanted, **_answer(found))
     return _respond(body, found, runtime.settings, bool(await runtime.api_keys()))
 
 
@@ -118,7 +123,16 @@ def _excluded(exclude: list[str] | None) -> set[str]:
     return ids
 
 
-def _top(found: Lookup, k: int | None, default_k: int, skip: set[str]) -> list[ScoredItem]:
+async def _filters(runtime: Runtime, skip: set[str], category: str | None) -> Filters:
+    """The request's skips, the unavailable items (re-read on a reader thread when due) and its category."""
+    availability = runtime.store.availability
+    unavailable = (
+        await runtime.blocking(availability.unavailable) if availability.due() else availability.cached()
+    )
+    return Filters(skip, unavailable, category)
+
+
+def _top(found: Lookup, k: int | None, default_k: int, skip: Filters) -> list[ScoredItem]:
     """The first k stored items not excluded; 422 when a k asked for exceeds what the version holds."""
     if k is None:
         k = min(default_k, found.k)
@@ -126,22 +140,20 @@ def _top(found: Lookup, k: int | None, default_k: int, skip: set[str]) -> list[S
         raise HTTPException(
             422, f"k={k} exceeds the {found.k} items precomputed for model version {found.version}"
         )
-    ranked = zip(found.ranked.item_ids, found.ranked.scores, strict=True)
-    kept = islice(((i, s) for i, s in ranked if i not in skip), k)
+    kept = islice(skip.kept(found.ranked), k)
     return [ScoredItem(item_id=i, score=s) for i, s in kept]
 
 
 def _backfill(
-    items: list[ScoredItem], popular: Lookup, k: int, skip: set[str]
+    items: list[ScoredItem], popular: Lookup, k: int, skip: Filters
 ) -> tuple[list[ScoredItem], int]:
-    """``items`` topped up to k from the popular list (nothing twice, nothing excluded), and how many
-    were added: a known user is never answered an empty list while popular items remain."""
-    have = {i.item_id for i in items} | skip
-    extra = [
-        ScoredItem(item_id=i, score=s)
-        for i, s in zip(popular.ranked.item_ids, popular.ranked.scores, strict=True)
-        if i not in have
-    ][: k - len(items)]
+    """``items`` topped up to k from the popular list (nothing twice, nothing excluded or unavailable,
+    the same category), and how many were added: a known user is never answered an empty list while
+    popular items remain."""
+    have = {i.item_id for i in items}
+    extra = [ScoredItem(item_id=i, score=s) for i, s in skip.kept(popular.ranked) if i not in have][
+        : k - len(items)
+    ]
     return items + extra, len(extra)
 
 

@@ -29,6 +29,11 @@ class RankedAnswer(BaseModel):
     )
     items: list[ScoredItem]
     rec_id: str = Field(description="unique id of this answer, to join with what the user did next")
+    filled: bool = Field(
+        True,
+        description="false when fewer than k items are left once unavailable items, exclude and category "
+        "are applied",
+    )
 
 
 class UserRecommendations(RankedAnswer):

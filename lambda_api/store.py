@@ -25,6 +25,7 @@ from typing import Literal
 from cachetools import LRUCache
 
 import contract
+from lambda_api.rules import AvailabilityCache
 
 log = logging.getLogger(__name__)
 
@@ -121,6 +122,10 @@ class RecommendationStore:
         self._rows: LRUCache = LRUCache(maxsize=cache_max_entries)
         self._lock = threading.Lock()
         self.stats = Stats()
+        # items not to recommend during the day, re-read like the pointer (lambda_api.rules)
+        self.availability = AvailabilityCache(
+            self.read_item, table, pointer_refresh_seconds, clock, (StoreUnavailableError,)
+        )
 
     @property
     def table(self) -> str:
@@ -168,6 +173,13 @@ class RecommendationStore:
             "dynamodb_errors": self.stats.dynamodb_errors,
             "unavailable": self.stats.unavailable,
         }
+
+    def read_item(self, key: dict, what: str) -> dict | None:
+        """One item (None if absent); ``StoreUnavailableError`` when DynamoDB fails or is in back-off."""
+        item = self._get(key, what, self._clock(), _Pass(cached_only=False))
+        if item is _UNREAD:
+            raise StoreUnavailableError(f"DynamoDB table {self._table} cannot be read for {what}")
+        return item
 
     # -- one lookup ----------------------------------------------------------------------------
 

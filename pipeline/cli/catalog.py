@@ -7,6 +7,7 @@ import argparse
 from pipeline.cli import common
 
 EXAMPLES = {
+    "availability": "recs availability set --unavailable 85123A 22423 --config sample_data/retail.toml",
     "catalog": "recs catalog sample_data/items.csv --map name=Description --config sample_data/retail.toml",
 }
 
@@ -35,6 +36,21 @@ def cmd_catalog(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_availability(args: argparse.Namespace) -> int:
+    from pipeline import aws
+    from pipeline.publish.availability import ids_from_file, read_availability, set_availability
+
+    settings = common.settings(argparse.Namespace(config=args.config))
+    client = aws.client("dynamodb", settings)
+    if args.action == "show":
+        found = read_availability(client, settings.table_name)
+    else:
+        down = list(args.unavailable) + (ids_from_file(args.from_file) if args.from_file else [])
+        found = set_availability(client, settings.table_name, down, args.available, replace=args.replace)
+    common.print_json({"table": settings.table_name, "unavailable": sorted(found.unavailable)})
+    return 0
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     cat = sub.add_parser("catalog", help="load item files (id, name, category, ...) into the warehouse")
     cat.add_argument("paths", nargs="+", help="catalog files, directories, globs or s3:// prefixes")
@@ -51,3 +67,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     cat.add_argument("--max-bad-fraction", type=float, help="fail a file with more bad rows than this")
     common.add_json(cat)
     cat.set_defaults(func=cmd_catalog)
+
+    avail = sub.add_parser(
+        "availability", help="mark items unavailable (or available) now, without a publish"
+    )
+    avail.add_argument("action", choices=["set", "show"], help="set: change the set; show: print it")
+    avail.add_argument("--unavailable", nargs="+", default=[], metavar="ITEM", help="items not to recommend")
+    avail.add_argument("--available", nargs="+", default=[], metavar="ITEM", help="items to recommend again")
+    avail.add_argument("--from", dest="from_file", help="a file of item ids to mark unavailable, one a line")
+    avail.add_argument("--replace", action="store_true", help="start from nothing unavailable")
+    common.add_config(avail)
+    avail.set_defaults(func=cmd_availability)
