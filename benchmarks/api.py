@@ -39,7 +39,7 @@ from functools import partial
 from typing import Any
 
 import contract
-from benchmarks import print_records
+from benchmarks import api_rules, print_records
 from infra.local.aws import LocalAWS, answers, environment, free_port
 
 K = 20
@@ -362,6 +362,7 @@ def run(
         records = handler_stages(aws, table, users, invocations)
         records += cold_stages(aws, table, cold_runs)
         records += http_stage(aws, table, requests, concurrency, users)
+        records += api_rules.rules_stage(aws, users, invocations)
     return records
 
 
