@@ -95,6 +95,7 @@ from contract._rules import (
     encode_availability,
     encode_categories,
     in_category,
+    read_availability,
 )
 from contract._size import WRITE_UNIT_BYTES, item_size
 
@@ -141,6 +142,7 @@ __all__ = [
     "item_pk",
     "item_size",
     "popular_pk",
+    "read_availability",
     "row_key",
     "scores_json",
     "table_keys",

@@ -23,7 +23,7 @@ reader that finds a part of another generation is reading during a write and kee
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from contract._keys import PARTITION_KEY, SORT_KEY
@@ -114,3 +114,12 @@ def decode_availability(items: Iterable[dict]) -> Availability | None:
         return None
     ids = frozenset(i for item in items for i in json.loads(item["unavailable"]["S"]))
     return Availability(ids, generation, int(items[0]["updated_at"]["N"]))
+
+
+def read_availability(get_item: Callable[[dict], dict | None]) -> Availability | None:
+    """The availability through ``get_item(key) -> item or None``; None when a write is half-way."""
+    first = get_item(availability_key(0))
+    if first is None:
+        return Availability(frozenset())
+    parts = [first] + [get_item(availability_key(n)) or {} for n in range(1, availability_parts(first))]
+    return decode_availability(parts) if all(parts) else None

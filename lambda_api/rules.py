@@ -105,13 +105,4 @@ class AvailabilityCache:
         self._read_at = now
 
     def _read(self) -> contract.Availability | None:
-        first = self._read_item(contract.availability_key(0), "the availability")
-        if first is None:
-            return EMPTY
-        parts = [first] + [
-            self._read_item(contract.availability_key(n), "the availability") or {}
-            for n in range(1, contract.availability_parts(first))
-        ]
-        if any(not part for part in parts):
-            return None
-        return contract.decode_availability(parts)
+        return contract.read_availability(lambda key: self._read_item(key, "the availability"))

@@ -36,7 +36,7 @@ from pathlib import Path
 import duckdb
 
 import contract
-from pipeline.data.ingest import check_bad_fraction, describe, first_line, reader_sql
+from pipeline.data.ingest import check_bad_fraction, describe, first_line, quarantine_reasons, reader_sql
 from pipeline.data.mapping import checked_column_map
 from pipeline.data.sources import SourceFile, discover, staged_name
 from pipeline.data.staging import MAX_PRICE, column_sql, id_rule_sql, id_text_sql, id_types, quote, ts_sql
@@ -258,7 +258,7 @@ def load_catalog(
                 report.files_loaded.append(source.name)
                 report.rows_loaded += good
                 report.rows_quarantined += bad
-        report.quarantine_reasons = _reasons(con, report.files_loaded)
+        report.quarantine_reasons = quarantine_reasons(con, report.files_loaded)
         con.commit()
     except BaseException:
         con.rollback()
@@ -273,17 +273,6 @@ def _loaded_before(con: duckdb.DuckDBPyConnection, source: SourceFile) -> bool:
         [source.name],
     ).fetchone()
     return row is not None and row[0] == source.size and row[1] == source.checksum()
-
-
-def _reasons(con: duckdb.DuckDBPyConnection, files: list[str]) -> dict[str, int]:
-    if not files:
-        return {}
-    rows = con.execute(
-        "SELECT reason, count(*) FROM quarantine WHERE source_file IN (SELECT unnest(?)) "
-        "AND reason LIKE 'catalog: %' GROUP BY 1 ORDER BY 2 DESC, 1",
-        [files],
-    ).fetchall()
-    return dict(rows)
 
 
 def describe_catalog(con: duckdb.DuckDBPyConnection, report: CatalogReport | None = None) -> CatalogReport:

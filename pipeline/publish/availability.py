@@ -20,17 +20,11 @@ from pipeline.publish.dynamo import check_table
 
 def read_availability(client, table: str) -> contract.Availability:
     """The availability the API reads now (nothing unavailable when it was never set)."""
-    first = client.get_item(TableName=table, Key=contract.availability_key(0), ConsistentRead=True).get(
-        "Item"
-    )
-    if first is None:
-        return contract.Availability(frozenset())
-    parts = [first] + [
-        client.get_item(TableName=table, Key=contract.availability_key(n), ConsistentRead=True).get("Item")
-        or {}
-        for n in range(1, contract.availability_parts(first))
-    ]
-    found = contract.decode_availability(parts) if all(parts) else None
+
+    def get_item(key: dict) -> dict | None:
+        return client.get_item(TableName=table, Key=key, ConsistentRead=True).get("Item")
+
+    found = contract.read_availability(get_item)
     if found is None:
         raise PipelineError(f"table {table}: the availability is being written by another call; try again")
     return found
