@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from contract._keys import PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE
-from contract._rules import decode_categories
+from contract._rules import decode_categories, decode_new
 
 SCHEMA_VERSION = 1
 MAX_K = 200  # the most items a row may hold; the pointer's ``k`` says what a version holds
@@ -20,6 +20,7 @@ class RankedItems:
     item_ids: tuple[str, ...]
     scores: tuple[float, ...]
     categories: tuple[str | None, ...] = ()  # each item's category, when the row stores them (_rules)
+    new: tuple[int, ...] = ()  # positions of the items offered to explore (_rules)
 
 
 def encode_row(pk: str, version: str, ranked: RankedItems, expires_at: int) -> dict:
@@ -58,4 +59,5 @@ def decode_row(item: dict) -> RankedItems:
         item_ids=tuple(json.loads(item["items"]["S"])),
         scores=tuple(json.loads(item["scores"]["S"], parse_int=float)),
         categories=decode_categories(item),
+        new=decode_new(item),
     )

@@ -6,6 +6,9 @@ a row written from a catalog with categories carries ``cats`` (S), a JSON pair
 for each item of ``items`` the index of its category in that list (-1: none). A 60-item row over
 a dozen categories adds about 300 bytes.
 
+A row whose list offers new items to explore (``pipeline.precompute.explore``) carries ``new``
+(S), the JSON list of their positions in ``items``.
+
 Availability during the day lives in a few items of its own, written by ``recs availability set``
 and re-read by the API like the pointer:
 
@@ -31,6 +34,7 @@ from contract._keys import PARTITION_KEY, SORT_KEY
 AVAILABILITY_PK = "meta#availability"
 MAX_PART_BYTES = 350_000
 CATEGORIES_ATTRIBUTE = "cats"
+NEW_ATTRIBUTE = "new"  # positions in ``items`` of new items offered to explore (JSON list of ints)
 
 
 def encode_categories(categories: Sequence[str | None]) -> str:
@@ -123,3 +127,14 @@ def read_availability(get_item: Callable[[dict], dict | None]) -> Availability |
         return Availability(frozenset())
     parts = [first] + [get_item(availability_key(n)) or {} for n in range(1, availability_parts(first))]
     return decode_availability(parts) if all(parts) else None
+
+
+def encode_new(positions: Sequence[int]) -> str:
+    """The ``new`` attribute of a row: the positions of its exploration items."""
+    return json.dumps(list(positions), separators=(",", ":"))
+
+
+def decode_new(item: dict) -> tuple[int, ...]:
+    """The positions of a row's exploration items (``()`` when it has none)."""
+    value = item.get(NEW_ATTRIBUTE)
+    return tuple(json.loads(value["S"])) if value is not None else ()

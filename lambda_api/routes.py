@@ -141,7 +141,7 @@ def _top(found: Lookup, k: int | None, default_k: int, skip: Filters) -> list[Sc
             422, f"k={k} exceeds the {found.k} items precomputed for model version {found.version}"
         )
     kept = islice(skip.kept(found.ranked), k)
-    return [ScoredItem(item_id=i, score=s) for i, s in kept]
+    return [ScoredItem(item_id=i, score=s, reason="new" if new else None) for i, s, new in kept]
 
 
 def _backfill(
@@ -151,7 +151,7 @@ def _backfill(
     the same category), and how many were added: a known user is never answered an empty list while
     popular items remain."""
     have = {i.item_id for i in items}
-    extra = [ScoredItem(item_id=i, score=s) for i, s in skip.kept(popular.ranked) if i not in have][
+    extra = [ScoredItem(item_id=i, score=s) for i, s, _ in skip.kept(popular.ranked) if i not in have][
         : k - len(items)
     ]
     return items + extra, len(extra)

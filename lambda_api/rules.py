@@ -32,18 +32,18 @@ class Filters:
     unavailable: frozenset[str] = frozenset()
     category: str | None = None
 
-    def kept(self, ranked: contract.RankedItems) -> Iterator[tuple[str, float]]:
-        """The row's items, in rank order, that pass: not skipped, and of the category when one is asked."""
-        skip, unavailable = self.skip, self.unavailable
-        pairs = zip(ranked.item_ids, ranked.scores, strict=True)
-        if self.category is None:
-            return ((i, s) for i, s in pairs if i not in skip and i not in unavailable)
-        cats = ranked.categories or (None,) * len(ranked.item_ids)
+    def kept(self, ranked: contract.RankedItems) -> Iterator[tuple[str, float, bool]]:
+        """The row's items, in rank order, that pass (not skipped, of the category when one is asked),
+        each with whether it is a new item offered to explore."""
+        skip, unavailable, new = self.skip, self.unavailable, ranked.new
+        rows = zip(
+            ranked.item_ids, ranked.scores, ranked.categories or (None,) * len(ranked.item_ids), strict=True
+        )
         wanted = self.category
         return (
-            (i, s)
-            for (i, s), c in zip(pairs, cats, strict=True)
-            if i not in skip and i not in unavailable and contract.in_category(c, wanted)
+            (i, s, n in new)
+            for n, (i, s, c) in enumerate(rows)
+            if i not in skip and i not in unavailable and (wanted is None or contract.in_category(c, wanted))
         )
 
 

@@ -12,6 +12,12 @@ VERSION_EXAMPLE = "20261122T021500Z-3f9a1c"
 class ScoredItem(BaseModel):
     item_id: str
     score: float
+    reason: Literal["new"] | None = Field(
+        None,
+        exclude_if=lambda reason: reason is None,
+        description='"new": a new item offered to explore (its score is that of the slot it takes); '
+        "absent otherwise",
+    )
 
 
 class RankedAnswer(BaseModel):

@@ -22,7 +22,7 @@ from pipeline.model import artifact, evaluate, gate, html_report, report, train,
 from pipeline.model.artifact import ArtifactMeta
 from pipeline.ops import plan, retries
 from pipeline.ops.concurrency import one_run_at_a_time
-from pipeline.precompute import recommend, rules, shard
+from pipeline.precompute import explore, recommend, rules, shard
 from pipeline.publish import expiry, writer
 from pipeline.settings import ALSParams, PipelineSettings, load_settings
 
@@ -269,15 +269,25 @@ def precompute(
 ) -> recommend.Precomputed:
     with warehouse.connect(settings.warehouse, read_only=True) as con:
         segments = interactions.user_segments(con, settings.segment_column, data.user_ids)
+        new = explore.new_items(con, data.item_ids, settings.new_item_days, settings.exclude_items_regex)
     spare, available = settings.candidates, item_rules.available
+    users, categories, new_ids = explore.with_new_items(
+        shard.concat(user_parts),
+        data.user_items,
+        item_rules.categories,
+        new,
+        settings.k,
+        settings.new_item_share,
+    )
     return recommend.Precomputed(
         user_ids=data.user_ids,
         item_ids=data.item_ids,
-        users=shard.concat(user_parts),
+        users=users,
         similar=rules.similar_available(model, settings.similar_k + spare, available),
         popular=rules.popular_available(data.user_items, segments, settings.k + spare, available),
         k=settings.k,
-        categories=item_rules.categories,
+        categories=categories,
+        new_item_ids=new_ids,
     )
 
 

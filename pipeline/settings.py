@@ -97,6 +97,12 @@ class PipelineSettings(BaseSettings):
         default_factory=list,
         description="categories (and their subcategories) whose items a user may be recommended again",
     )
+    new_item_days: int = Field(
+        14,
+        ge=0,
+        description="catalog items created this recently, unknown to the model, get exploration slots",
+    )
+    new_item_share: float = Field(0.1, ge=0, le=0.5, description="share of the first k slots for new items")
     score_shards: int = Field(
         1, ge=1, le=4096, description="user ranges scored as separate tasks (one per Dask/Ray worker)"
     )

@@ -182,6 +182,7 @@ class Precomputed:
     popular: dict[str, TopK]  # segment -> a one-row TopK
     k: int
     categories: np.ndarray | None = None  # each item's category (pipeline.precompute.rules), stored on rows
+    new_item_ids: np.ndarray | None = None  # items offered to explore, indices len(item_ids) on (explore)
 
     @property
     def n_rows(self) -> int:

@@ -157,3 +157,10 @@ def row_categories(top: TopK, categories: np.ndarray) -> Iterator[str]:
     """Each row's ``cats`` attribute (``contract.encode_categories``), in row order."""
     for ids in top.ids.tolist():
         yield contract.encode_categories([categories[i] for i in ids if i >= 0])
+
+
+def row_new_items(top: TopK, n_model_items: int) -> Iterator[list[int]]:
+    """Each row's positions of items offered to explore (indices past the model's items)."""
+    for ids in top.ids.tolist():
+        kept = [i for i in ids if i >= 0]
+        yield [n for n, i in enumerate(kept) if i >= n_model_items]

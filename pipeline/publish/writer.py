@@ -85,6 +85,8 @@ def rows_digest(pre: Precomputed) -> str:
     digest.update(f"{sorted(pre.popular)}|{pre.k}".encode())
     if pre.categories is not None:
         digest.update("\x1f".join(map(str, pre.categories.tolist())).encode())
+    if pre.new_item_ids is not None:
+        digest.update("\x1f".join(pre.new_item_ids.tolist()).encode())
     return digest.hexdigest()[:16]
 
 
@@ -103,7 +105,8 @@ def _lists(top: TopK, quoted_ids: np.ndarray) -> Iterator[tuple[str, str]]:
 
 def version_rows(version: str, pre: Precomputed, expires_at: int) -> Iterator[dict]:
     """Every DynamoDB item of a version, in a fixed order: users, then items, then popular segments."""
-    quoted = np.array([json.dumps(i) for i in pre.item_ids.tolist()], dtype=object)
+    listed = pre.item_ids if pre.new_item_ids is None else np.concatenate([pre.item_ids, pre.new_item_ids])
+    quoted = np.array([json.dumps(i) for i in listed.tolist()], dtype=object)
     keyed = [
         ((contract.user_pk(u) for u in pre.user_ids.tolist()), pre.users),
         ((contract.item_pk(i) for i in pre.item_ids.tolist()), pre.similar),
@@ -111,10 +114,13 @@ def version_rows(version: str, pre: Precomputed, expires_at: int) -> Iterator[di
     ]
     for pks, top in keyed:
         cats = rules.row_categories(top, pre.categories) if pre.categories is not None else None
+        new = rules.row_new_items(top, len(pre.item_ids)) if pre.new_item_ids is not None else None
         for pk, (items_json, scores_json) in zip(pks, _lists(top, quoted), strict=True):
             row = contract.encode_json_row(pk, version, items_json, scores_json, expires_at)
             if cats is not None:  # each item's category, for ?category= (contract._rules)
                 row[contract.CATEGORIES_ATTRIBUTE] = {"S": next(cats)}
+            if new is not None and (positions := next(new)):  # items offered to explore
+                row[contract.NEW_ATTRIBUTE] = {"S": contract.encode_new(positions)}
             yield row
 
 

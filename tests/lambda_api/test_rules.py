@@ -130,3 +130,24 @@ def test_ids_that_break_the_id_rule_are_refused_and_nothing_changes(dynamodb, ta
     with pytest.raises(PipelineError, match="named both unavailable and available"):
         set_availability(dynamodb, table, unavailable=["y"], available=["y"])
     assert read_availability(dynamodb, table).unavailable == frozenset({"x"})
+
+
+def test_new_items_are_answered_with_their_reason_and_leave_when_unavailable(api, dynamodb, table):
+    expires = int(time.time()) + 86400
+    row = contract.encode_row(
+        contract.user_pk("explorer"),
+        VERSION,
+        contract.RankedItems(("a", "n1", "b", "c"), (0.9, 0.5, 0.5, 0.4)),
+        expires,
+    )
+    row[contract.NEW_ATTRIBUTE] = {"S": contract.encode_new([1])}
+    dynamodb.put_item(TableName=table, Item=row)
+    body = api.get("/v1/users/explorer/recommendations").json()
+    assert body["items"] == [
+        {"item_id": "a", "score": 0.9},
+        {"item_id": "n1", "score": 0.5, "reason": "new"},
+        {"item_id": "b", "score": 0.5},
+    ]
+    set_availability(dynamodb, table, unavailable=["n1"])
+    time.sleep(REFRESH + 0.05)
+    assert ids(api.get("/v1/users/explorer/recommendations")) == ["a", "b", "c"]
