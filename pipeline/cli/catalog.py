@@ -1,4 +1,4 @@
-"""Commands over the catalog and intraday availability: catalog, availability."""
+"""Commands over the catalog, intraday availability and the lists: catalog, availability, export."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import argparse
 from pipeline.cli import common
 
 EXAMPLES = {
+    "export": "recs export --out s3://crm-bucket/recs/today.parquet --config sample_data/retail.toml",
     "availability": "recs availability set --unavailable 85123A 22423 --config sample_data/retail.toml",
     "catalog": "recs catalog sample_data/items.csv --map name=Description --config sample_data/retail.toml",
 }
@@ -51,6 +52,42 @@ def cmd_availability(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from pipeline import aws
+    from pipeline.data import catalog, warehouse
+    from pipeline.errors import PipelineError
+    from pipeline.model import artifact
+    from pipeline.ops.export import ExportFormat, export_version
+    from pipeline.publish import registry
+
+    settings = common.settings(argparse.Namespace(config=args.config))
+    client = aws.client("dynamodb", settings)
+    version = args.model_version
+    if version is None:
+        pointer = registry.current_pointer(client, settings.table_name)
+        if pointer is None:
+            raise PipelineError(f"no model version is published in table {settings.table_name}")
+        version = pointer.version
+    user_ids, _ = artifact.load_ids(settings.artifacts_dir, version)
+    items = []
+    if settings.warehouse.exists():
+        with warehouse.connect(settings.warehouse, read_only=True) as con:
+            items = catalog.current_items(con)
+    fmt: ExportFormat = args.format or ("csv" if args.out.lower().endswith(".csv") else "parquet")
+    report = export_version(
+        client,
+        settings.table_name,
+        version,
+        user_ids,
+        items,
+        args.out,
+        fmt,
+        lambda: aws.client("s3", settings),
+    )
+    common.print_json(report.as_dict())
+    return 0
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     cat = sub.add_parser("catalog", help="load item files (id, name, category, ...) into the warehouse")
     cat.add_argument("paths", nargs="+", help="catalog files, directories, globs or s3:// prefixes")
@@ -78,3 +115,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     avail.add_argument("--replace", action="store_true", help="start from nothing unavailable")
     common.add_config(avail)
     avail.set_defaults(func=cmd_availability)
+
+    export = sub.add_parser("export", help="write every user's list of a version to a file (Parquet or CSV)")
+    export.add_argument("--version", dest="model_version", help="a kept version (default: the served one)")
+    export.add_argument("--out", required=True, help="a local path or s3://bucket/key")
+    export.add_argument(
+        "--format", choices=["parquet", "csv"], help="default: from --out's suffix, else parquet"
+    )
+    common.add_config(export)
+    export.set_defaults(func=cmd_export)

@@ -169,6 +169,15 @@ def load(root: Path, version: str) -> Artifact:
     return Artifact(model, user_ids, item_ids, meta)
 
 
+def load_ids(root: Path, version: str) -> tuple[np.ndarray, np.ndarray]:
+    """A version's user and item ids alone (no factors): ``(user_ids, item_ids)``."""
+    path = Path(root) / version / "ids.npz"
+    if not path.is_file():
+        raise FileNotFoundError(f"no artifact of version {version} under {root} ({path} is missing)")
+    with np.load(path, allow_pickle=False) as ids:
+        return ids["user_ids"], ids["item_ids"]
+
+
 def load_meta(root: Path, version: str) -> ArtifactMeta:
     """The meta of one version, without loading its factors."""
     path = Path(root) / version / "meta.json"
