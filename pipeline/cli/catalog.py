@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from pipeline.cli import common
 
@@ -11,6 +12,21 @@ EXAMPLES = {
     "availability": "recs availability set --unavailable 85123A 22423 --config sample_data/retail.toml",
     "catalog": "recs catalog sample_data/items.csv --map name=Description --config sample_data/retail.toml",
 }
+
+
+def with_names(answer: dict, warehouse_path: Path) -> dict:
+    """``answer`` (``show_user``'s) with each item's catalog name and category, when the warehouse
+    holds a catalog."""
+    from pipeline.data import catalog, warehouse
+
+    if not warehouse_path.exists():
+        return answer
+    with warehouse.connect(warehouse_path, read_only=True) as con:
+        about = {i.item_id: i for i in catalog.current_items(con)}
+    for item in answer["items"]:
+        entry = about.get(item["item_id"])
+        item["name"], item["category"] = (entry.name, entry.category) if entry else (None, None)
+    return answer
 
 
 def cmd_catalog(args: argparse.Namespace) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 
 import boto3
@@ -79,3 +80,29 @@ def test_cli_exports_the_served_version_to_s3(
     s3.download_file(bucket, "out/lists.csv", str(tmp_path / "got.csv"))
     frame = pd.read_csv(tmp_path / "got.csv", dtype={"user_id": str})
     assert frame["user_id"].nunique() == 230 and len(frame) == 230 * K
+
+
+def test_show_user_names_each_item_from_the_catalog(
+    dynamodb, table_name, published, tmp_path, local_aws, monkeypatch, capsys
+):
+    from pipeline.data import warehouse
+    from pipeline.data.catalog import load_catalog
+
+    pre = published
+    named = pre.item_ids[: len(pre.item_ids) // 2].tolist()
+    catalog = pd.DataFrame(
+        {"item_id": named, "name": [f"Name {i}" for i in named], "category": ["home"] * len(named)}
+    )
+    catalog.to_csv(tmp_path / "items.csv", index=False)
+    with warehouse.connect(tmp_path / "w.duckdb") as con:
+        load_catalog(con, [tmp_path / "items.csv"])
+    monkeypatch.setenv("RECS_TABLE_NAME", table_name)
+    monkeypatch.setenv("RECS_AWS_ENDPOINT_URL", local_aws.endpoint_url)
+    monkeypatch.setenv("RECS_WAREHOUSE", str(tmp_path / "w.duckdb"))
+    assert cli.main(["show-user", pre.user_ids[0], "--k", "5"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    for item in shown["items"]:
+        known = item["item_id"] in named
+        assert (item["name"], item["category"]) == (
+            (f"Name {item['item_id']}", "home") if known else (None, None)
+        )
