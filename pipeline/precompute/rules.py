@@ -106,6 +106,8 @@ def score_range(
         wider = recommend.top_k_for_users(model, seen, k + int((~available).sum()), rows, threads=threads)
         return drop_unavailable(wider, available, k)
     columns = np.flatnonzero(available)
+    if not columns.size:  # nothing can be recommended: empty lists (the API backfills or says so)
+        return _widened(np.empty((len(rows), 0), np.int32), np.empty((len(rows), 0), np.float32), k)
     exclude = seen[rows][:, columns]
     query, items = model.user_factors[rows], model.item_factors[columns]
     ids, scores = scoring.top_k(query, items, max(min(k, len(columns)), 1), exclude, threads=threads)
@@ -119,6 +121,8 @@ def similar_available(model, k: int, available: np.ndarray, threads: int | None 
     factors = np.asarray(model.item_factors, dtype=np.float32)
     unit = factors / np.maximum(np.linalg.norm(factors, axis=1, keepdims=True), 1e-10)
     columns = np.flatnonzero(available)
+    if columns.size < 2:  # no other available item to be similar to
+        return _widened(np.empty((len(factors), 0), np.int32), np.empty((len(factors), 0), np.float32), k)
     position = np.full(len(factors), -1)
     position[columns] = np.arange(len(columns))
     itself = sp.csr_matrix(

@@ -143,3 +143,11 @@ def test_row_size_at_the_default_k_and_candidates(fitted):
     # 1,006 B, max 1,066 B), their categories add ~220 B (mean 1,223 B, max 1,283 B): two units a row
     assert 900 < measured["without categories"][0] < measured["with categories"][0]
     assert measured["with categories"][1] <= 2 * contract.WRITE_UNIT_BYTES
+
+
+def test_nothing_available_gives_empty_lists_not_an_error(fitted):
+    data, model = fitted
+    nothing = np.zeros(data.shape[1], dtype=bool)
+    assert (rules.score_range(model, data.user_items, 5, range(0, 7), nothing).ids == -1).all()
+    assert (rules.similar_available(model, 5, nothing).ids == -1).all()
+    assert (rules.popular_available(data.user_items, None, 5, nothing)["global"].ids == -1).all()
