@@ -85,15 +85,18 @@ from contract._rows import (
     scores_json,
 )
 from contract._rules import (
+    ABOUT_ATTRIBUTE,
     AVAILABILITY_PK,
     CATEGORIES_ATTRIBUTE,
     NEW_ATTRIBUTE,
     Availability,
     availability_key,
     availability_parts,
+    decode_about,
     decode_availability,
     decode_categories,
     decode_new,
+    encode_about,
     encode_availability,
     encode_categories,
     encode_new,
@@ -103,15 +106,18 @@ from contract._rules import (
 from contract._size import WRITE_UNIT_BYTES, item_size
 
 __all__ = [
+    "ABOUT_ATTRIBUTE",
     "AVAILABILITY_PK",
     "CATEGORIES_ATTRIBUTE",
     "NEW_ATTRIBUTE",
     "Availability",
     "availability_key",
     "availability_parts",
+    "decode_about",
     "decode_availability",
     "decode_categories",
     "decode_new",
+    "encode_about",
     "encode_availability",
     "encode_categories",
     "encode_new",

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from contract._keys import PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE
-from contract._rules import decode_categories, decode_new
+from contract._rules import decode_about, decode_categories, decode_new
 
 SCHEMA_VERSION = 1
 MAX_K = 200  # the most items a row may hold; the pointer's ``k`` says what a version holds
@@ -21,6 +21,7 @@ class RankedItems:
     scores: tuple[float, ...]
     categories: tuple[str | None, ...] = ()  # each item's category, when the row stores them (_rules)
     new: tuple[int, ...] = ()  # positions of the items offered to explore (_rules)
+    about: tuple[str | None, str | None] | None = None  # an item row's (name, category) (_rules)
 
 
 def encode_row(pk: str, version: str, ranked: RankedItems, expires_at: int) -> dict:
@@ -60,4 +61,5 @@ def decode_row(item: dict) -> RankedItems:
         scores=tuple(json.loads(item["scores"]["S"], parse_int=float)),
         categories=decode_categories(item),
         new=decode_new(item),
+        about=decode_about(item),
     )

@@ -9,6 +9,10 @@ a dozen categories adds about 300 bytes.
 A row whose list offers new items to explore (``pipeline.precompute.explore``) carries ``new``
 (S), the JSON list of their positions in ``items``.
 
+An item's own row (``item#<id>``, its similar items) carries ``about`` (S), the JSON pair
+``[name, category]`` from the catalog, so that an answer can name its items from rows the API
+caches anyway (``?include=metadata``).
+
 Availability during the day lives in a few items of its own, written by ``recs availability set``
 and re-read by the API like the pointer:
 
@@ -34,6 +38,7 @@ from contract._keys import PARTITION_KEY, SORT_KEY
 AVAILABILITY_PK = "meta#availability"
 MAX_PART_BYTES = 350_000
 CATEGORIES_ATTRIBUTE = "cats"
+ABOUT_ATTRIBUTE = "about"  # on an item's row: JSON [name, category] from the catalog
 NEW_ATTRIBUTE = "new"  # positions in ``items`` of new items offered to explore (JSON list of ints)
 
 
@@ -138,3 +143,16 @@ def decode_new(item: dict) -> tuple[int, ...]:
     """The positions of a row's exploration items (``()`` when it has none)."""
     value = item.get(NEW_ATTRIBUTE)
     return tuple(json.loads(value["S"])) if value is not None else ()
+
+
+def encode_about(name: str | None, category: str | None) -> str:
+    return json.dumps([name, category], separators=(",", ":"), ensure_ascii=False)
+
+
+def decode_about(item: dict) -> tuple[str | None, str | None] | None:
+    """An item row's (name, category); None when the row stores none."""
+    value = item.get(ABOUT_ATTRIBUTE)
+    if value is None:
+        return None
+    name, category = json.loads(value["S"])
+    return name, category

@@ -4,7 +4,7 @@ without ``null``: a query string cannot send one."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import Path, Query
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
@@ -85,6 +85,12 @@ class SimilarQuery(BaseModel):
         description="only items of this category, or of a path below it (home: home/kitchen too)",
         examples=["home/kitchen"],
         json_schema_extra=_segment_schema,
+    )
+
+    include: Literal["metadata"] | None = Field(
+        None,
+        description="metadata: each item's name and category from the catalog (cached like the lists)",
+        json_schema_extra=_without_null,
     )
 
 

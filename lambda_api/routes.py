@@ -87,6 +87,7 @@ async def user_recommendations(user_id: UserId, query: UserParams, runtime: Rt) 
         popular = await _find(runtime, runtime.store.popular, query.segment)
         items, filled = _backfill(items, popular, wanted, skip)
         found = replace(found, degraded=found.degraded or popular.degraded)
+    items = await _described(runtime, items, query.include)
     body = UserRecommendations(
         user_id=user_id, items=items, backfilled=filled, filled=len(items) >= wanted, **_answer(found)
     )
@@ -101,6 +102,7 @@ async def similar_items(item_id: ItemId, query: SimilarParams, runtime: Rt) -> R
     _check_similar_k(found, query.k)
     items = _top(found, query.k, runtime.settings.default_k, skip)
     wanted = query.k or min(runtime.settings.default_k, found.k)
+    items = await _described(runtime, items, query.include)
     body = SimilarItems(item_id=item_id, items=items, filled=len(items) >= wanted, **_answer(found))
     return _respond(body, found, runtime.settings, bool(await runtime.api_keys()))
 
@@ -130,6 +132,22 @@ async def _filters(runtime: Runtime, skip: set[str], category: str | None) -> Fi
         await runtime.blocking(availability.unavailable) if availability.due() else availability.cached()
     )
     return Filters(skip, unavailable, category)
+
+
+async def _described(runtime: Runtime, items: list[ScoredItem], include: str | None) -> list[ScoredItem]:
+    """With include=metadata, each item's name and category from its own (cached) row."""
+    if include != "metadata" or not items:
+        return items
+    ids = [i.item_id for i in items]
+    about = runtime.store.about(ids, cached_only=True)
+    if about is None:
+        about = await runtime.blocking(runtime.store.about, ids)
+    return [
+        i.model_copy(update=dict(zip(("name", "category"), about[i.item_id], strict=True)))
+        if i.item_id in about
+        else i
+        for i in items
+    ]
 
 
 def _top(found: Lookup, k: int | None, default_k: int, skip: Filters) -> list[ScoredItem]:

@@ -18,6 +18,8 @@ class ScoredItem(BaseModel):
         description='"new": a new item offered to explore (its score is that of the slot it takes); '
         "absent otherwise",
     )
+    name: str | None = Field(None, exclude_if=lambda v: v is None, description="with include=metadata")
+    category: str | None = Field(None, exclude_if=lambda v: v is None, description="with include=metadata")
 
 
 class RankedAnswer(BaseModel):

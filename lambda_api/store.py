@@ -174,6 +174,18 @@ class RecommendationStore:
             "unavailable": self.stats.unavailable,
         }
 
+    def about(self, item_ids: list[str], cached_only: bool = False) -> dict[str, tuple] | None:
+        """Each item's (name, category) from its own row under the served version, cached like any
+        row (``?include=metadata``); items without one are left out. With ``cached_only``, None
+        instead of reading DynamoDB."""
+        p = _Pass(cached_only)
+        try:
+            pointer, _ = self._current_pointer(p)
+            entries = {i: self._row(contract.item_pk(i), pointer.version, p) for i in item_ids}
+        except _NeedsRead:
+            return None
+        return {i: e.ranked.about for i, e in entries.items() if e and e.ranked and e.ranked.about}
+
     def read_item(self, key: dict, what: str) -> dict | None:
         """One item (None if absent); ``StoreUnavailableError`` when DynamoDB fails or is in back-off."""
         item = self._get(key, what, self._clock(), _Pass(cached_only=False))

@@ -288,6 +288,7 @@ def precompute(
         k=settings.k,
         categories=categories,
         new_item_ids=new_ids,
+        names=item_rules.names,
     )
 
 

@@ -183,6 +183,7 @@ class Precomputed:
     k: int
     categories: np.ndarray | None = None  # each item's category (pipeline.precompute.rules), stored on rows
     new_item_ids: np.ndarray | None = None  # items offered to explore, indices len(item_ids) on (explore)
+    names: np.ndarray | None = None  # each model item's catalog name, stored on its own row (rules)
 
     @property
     def n_rows(self) -> int:

@@ -37,6 +37,7 @@ class ItemRules:
 
     available: np.ndarray  # bool, one per item
     categories: np.ndarray | None  # str or None, one per item; None when the catalog has no categories
+    names: np.ndarray | None = None  # str or None, one per item; None without a catalog
 
     @classmethod
     def none(cls, n_items: int) -> ItemRules:
@@ -56,8 +57,9 @@ def item_rules(con: duckdb.DuckDBPyConnection, item_ids: np.ndarray) -> ItemRule
     found = [entries.get(i) for i in item_ids.tolist()]
     available = np.array([e is None or e.available for e in found], dtype=bool)
     categories = np.array([e.category if e is not None else None for e in found], dtype=object)
+    names = np.array([e.name if e is not None else None for e in found], dtype=object)
     has_any = any(c is not None for c in categories)
-    return ItemRules(available, categories if has_any else None)
+    return ItemRules(available, categories if has_any else None, names)
 
 
 def in_categories(rules: ItemRules, wanted: Sequence[str]) -> np.ndarray:
@@ -168,3 +170,13 @@ def row_new_items(top: TopK, n_model_items: int) -> Iterator[list[int]]:
     for ids in top.ids.tolist():
         kept = [i for i in ids if i >= 0]
         yield [n for n, i in enumerate(kept) if i >= n_model_items]
+
+
+def item_about(
+    pre_names: np.ndarray | None, categories: np.ndarray | None, n_items: int
+) -> Iterator[str] | None:
+    """Each item row's ``about`` attribute ([name, category]), in item order; None without a catalog."""
+    if pre_names is None:
+        return None
+    cats = categories if categories is not None else np.full(n_items, None, dtype=object)
+    return (contract.encode_about(pre_names[j], cats[j]) for j in range(n_items))

@@ -87,6 +87,8 @@ def rows_digest(pre: Precomputed) -> str:
         digest.update("\x1f".join(map(str, pre.categories.tolist())).encode())
     if pre.new_item_ids is not None:
         digest.update("\x1f".join(pre.new_item_ids.tolist()).encode())
+    if pre.names is not None:
+        digest.update("\x1f".join(map(str, pre.names.tolist())).encode())
     return digest.hexdigest()[:16]
 
 
@@ -112,6 +114,7 @@ def version_rows(version: str, pre: Precomputed, expires_at: int) -> Iterator[di
         ((contract.item_pk(i) for i in pre.item_ids.tolist()), pre.similar),
         *(([contract.popular_pk(s)], pre.popular[s]) for s in sorted(pre.popular)),
     ]
+    about = rules.item_about(pre.names, pre.categories, len(pre.item_ids))
     for pks, top in keyed:
         cats = rules.row_categories(top, pre.categories) if pre.categories is not None else None
         new = rules.row_new_items(top, len(pre.item_ids)) if pre.new_item_ids is not None else None
@@ -121,6 +124,8 @@ def version_rows(version: str, pre: Precomputed, expires_at: int) -> Iterator[di
                 row[contract.CATEGORIES_ATTRIBUTE] = {"S": next(cats)}
             if new is not None and (positions := next(new)):  # items offered to explore
                 row[contract.NEW_ATTRIBUTE] = {"S": contract.encode_new(positions)}
+            if about is not None and top is pre.similar:  # an item's name and category, on its own row
+                row[contract.ABOUT_ATTRIBUTE] = {"S": next(about)}
             yield row
 
 

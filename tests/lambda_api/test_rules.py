@@ -151,3 +151,29 @@ def test_new_items_are_answered_with_their_reason_and_leave_when_unavailable(api
     set_availability(dynamodb, table, unavailable=["n1"])
     time.sleep(REFRESH + 0.05)
     assert ids(api.get("/v1/users/explorer/recommendations")) == ["a", "b", "c"]
+
+
+def test_include_metadata_names_items_from_their_cached_rows(app_for, dynamodb, table):
+    expires = int(time.time()) + 86400
+    for item_id, name in (("a", "Mug, blue"), ("b", "Lamp #1/é")):
+        row = contract.encode_row(
+            contract.item_pk(item_id), VERSION, contract.RankedItems(("c",), (0.5,)), expires
+        )
+        row[contract.ABOUT_ATTRIBUTE] = {"S": contract.encode_about(name, CATEGORY[item_id])}
+        dynamodb.put_item(TableName=table, Item=row)
+    app = app_for(table, pointer_refresh_seconds=60, default_k=K)
+    api = TestClient(app, raise_server_exceptions=False)
+    body = api.get("/v1/users/u1/recommendations", params={"include": "metadata"}).json()
+    assert body["items"] == [
+        {"item_id": "a", "score": 1.0, "name": "Mug, blue", "category": "home/kitchen"},
+        {"item_id": "b", "score": 0.9, "name": "Lamp #1/é", "category": "home/decor"},
+        {"item_id": "c", "score": 0.8},  # no row with a name: nothing added
+    ]
+    sent: list[int] = []
+    app.state.runtime.store._client.meta.events.register("before-send.dynamodb", lambda **_: sent.append(1))
+    again = api.get("/v1/users/u1/recommendations", params={"include": "metadata"})
+    assert again.json()["items"][0]["name"] == "Mug, blue"
+    assert sent == []  # the second answer read nothing: names come from the cached rows
+    plain = api.get("/v1/users/u1/recommendations").json()
+    assert "name" not in plain["items"][0]
+    assert api.get("/v1/users/u1/recommendations", params={"include": "everything"}).status_code == 422

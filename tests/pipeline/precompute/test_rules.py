@@ -151,3 +151,16 @@ def test_nothing_available_gives_empty_lists_not_an_error(fitted):
     assert (rules.score_range(model, data.user_items, 5, range(0, 7), nothing).ids == -1).all()
     assert (rules.similar_available(model, 5, nothing).ids == -1).all()
     assert (rules.popular_available(data.user_items, None, 5, nothing)["global"].ids == -1).all()
+
+
+def test_item_rows_carry_the_items_name_and_category(fitted):
+    data, model = fitted
+    categories = np.array([f"c{j % 5}" for j in range(data.shape[1])], dtype=object)
+    names = np.array([f"Item {j}, €" if j % 7 else None for j in range(data.shape[1])], dtype=object)
+    pre = precomputed(data, model, k=5, spare=0, categories=categories)
+    pre = recommend.Precomputed(**{**pre.__dict__, "names": names})
+    rows = list(writer.version_rows("v1", pre, 1_900_000_000))
+    items = {r["pk"]["S"]: contract.decode_row(r) for r in rows if r["pk"]["S"].startswith("item#")}
+    for j in (0, 1, 8):
+        assert items[contract.item_pk(data.item_ids[j])].about == (names[j], categories[j])
+    assert all(contract.decode_row(r).about is None for r in rows if not r["pk"]["S"].startswith("item#"))
