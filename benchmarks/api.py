@@ -41,7 +41,7 @@ from functools import partial
 from typing import Any
 
 import contract
-from benchmarks import print_records
+from benchmarks import api_rules, print_records
 from infra.local.aws import LocalAWS, answers, environment, free_port
 
 K = 20
@@ -441,6 +441,7 @@ def run(
         records += impression_stages(aws, table, invocations)
         records += cold_stages(aws, table, cold_runs)
         records += http_stage(aws, table, requests, concurrency, users)
+        records += api_rules.rules_stage(aws, users, invocations)
     return records
 
 

@@ -36,6 +36,9 @@ lists in ``fallback_segments`` order. The pipeline flips the pointer only after 
 a version is written and verified; ``meta#version`` is the pipeline's registry of versions
 (the API does not read it).
 
+Rules (``_rules``): a row may carry ``cats``, its items' categories, and ``meta#availability``
+items list the items not to recommend during the day (``recs availability set``).
+
 Ids (``ID_RULE``): what the product accepts as a user, item or segment id: ingest quarantines
 a row whose id breaks it and the API answers 422, so every stored id can be served and excluded.
 """
@@ -111,6 +114,25 @@ from contract._rows import (
     ids_json,
     scores_json,
 )
+from contract._rules import (
+    ABOUT_ATTRIBUTE,
+    AVAILABILITY_PK,
+    CATEGORIES_ATTRIBUTE,
+    NEW_ATTRIBUTE,
+    Availability,
+    availability_key,
+    availability_parts,
+    decode_about,
+    decode_availability,
+    decode_categories,
+    decode_new,
+    encode_about,
+    encode_availability,
+    encode_categories,
+    encode_new,
+    in_category,
+    read_availability,
+)
 from contract._size import WRITE_UNIT_BYTES, item_size
 
 __all__ = [
@@ -138,6 +160,22 @@ __all__ = [
     "is_impression_line",
     "records_of_envelope",
     "run_key",
+    "ABOUT_ATTRIBUTE",
+    "AVAILABILITY_PK",
+    "CATEGORIES_ATTRIBUTE",
+    "NEW_ATTRIBUTE",
+    "Availability",
+    "availability_key",
+    "availability_parts",
+    "decode_about",
+    "decode_availability",
+    "decode_categories",
+    "decode_new",
+    "encode_about",
+    "encode_availability",
+    "encode_categories",
+    "encode_new",
+    "in_category",
     "GLOBAL_SEGMENT",
     "ID_CHARACTERS",
     "ID_PATTERN",
@@ -171,6 +209,7 @@ __all__ = [
     "item_pk",
     "item_size",
     "popular_pk",
+    "read_availability",
     "row_key",
     "scores_json",
     "table_keys",

@@ -7,6 +7,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from contract._keys import PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE
+from contract._rules import decode_about, decode_categories, decode_new
 
 SCHEMA_VERSION = 1
 MAX_K = 200  # the most items a row may hold; the pointer's ``k`` says what a version holds
@@ -18,6 +19,9 @@ class RankedItems:
 
     item_ids: tuple[str, ...]
     scores: tuple[float, ...]
+    categories: tuple[str | None, ...] = ()  # each item's category, when the row stores them (_rules)
+    new: tuple[int, ...] = ()  # positions of the items offered to explore (_rules)
+    about: tuple[str | None, str | None] | None = None  # an item row's (name, category) (_rules)
 
 
 def encode_row(pk: str, version: str, ranked: RankedItems, expires_at: int) -> dict:
@@ -55,4 +59,7 @@ def decode_row(item: dict) -> RankedItems:
     return RankedItems(
         item_ids=tuple(json.loads(item["items"]["S"])),
         scores=tuple(json.loads(item["scores"]["S"], parse_int=float)),
+        categories=decode_categories(item),
+        new=decode_new(item),
+        about=decode_about(item),
     )

@@ -4,7 +4,7 @@ without ``null``: a query string cannot send one."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import Path, Query
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
@@ -76,6 +76,21 @@ class SimilarQuery(BaseModel):
         le=contract.MAX_K,
         description="how many items (default RECS_DEFAULT_K; at most what was published)",
         examples=[10],
+        json_schema_extra=_without_null,
+    )
+
+    category: (
+        Annotated[str, StringConstraints(min_length=1, max_length=contract.MAX_ID_LENGTH), IdRule] | None
+    ) = Field(
+        None,
+        description="only items of this category, or of a path below it (home: home/kitchen too)",
+        examples=["home/kitchen"],
+        json_schema_extra=_segment_schema,
+    )
+
+    include: Literal["metadata"] | None = Field(
+        None,
+        description="metadata: each item's name and category from the catalog (cached like the lists)",
         json_schema_extra=_without_null,
     )
 

@@ -15,6 +15,7 @@ import contract
 from lambda_api import api_docs, impressions
 from lambda_api.deps import API_KEY_HEADER, Rt, Runtime, Store, require_api_key
 from lambda_api.params import MAX_EXCLUDE, ItemId, SimilarParams, UserId, UserParams
+from lambda_api.rules import Filters
 from lambda_api.schemas import (
     CacheStats,
     Health,
@@ -89,8 +90,8 @@ async def stats(store: Store) -> CacheStats:
 )
 async def user_recommendations(user_id: UserId, query: UserParams, runtime: Rt) -> Response:
     """Top-k items for a user, or the popular fallback (of the segment, if given) for an unknown user."""
+    skip = await _filters(runtime, _excluded(query.exclude), query.category)
     found = await _find(runtime, runtime.store.for_user, user_id, query.segment)
-    skip = _excluded(query.exclude)
     items = _top(found, query.k, runtime.settings.default_k, skip)
     wanted = query.k or min(runtime.settings.default_k, found.k)
     filled = 0
@@ -98,7 +99,10 @@ async def user_recommendations(user_id: UserId, query: UserParams, runtime: Rt) 
         popular = await _find(runtime, runtime.store.popular, query.segment, user_id)
         items, filled = _backfill(items, popular, wanted, skip)
         found = replace(found, degraded=found.degraded or popular.degraded)
-    body = UserRecommendations(user_id=user_id, items=items, backfilled=filled, **_answer(found))
+    items = await _described(runtime, items, query.include)
+    body = UserRecommendations(
+        user_id=user_id, items=items, backfilled=filled, filled=len(items) >= wanted, **_answer(found)
+    )
     runtime.impressions.write(impressions.line_of(body))
     return _respond(body, found, runtime.settings, bool(await runtime.api_keys()))
 
@@ -111,10 +115,13 @@ async def user_recommendations(user_id: UserId, query: UserParams, runtime: Rt) 
 )
 async def similar_items(item_id: ItemId, query: SimilarParams, runtime: Rt) -> Response:
     """Items similar to an item, or the popular fallback for an item the model does not know."""
+    skip = await _filters(runtime, {item_id}, query.category)
     found = await _find(runtime, runtime.store.for_item, item_id)
     _check_similar_k(found, query.k)
-    items = _top(found, query.k, runtime.settings.default_k, {item_id})
-    body = SimilarItems(item_id=item_id, items=items, **_answer(found))
+    items = _top(found, query.k, runtime.settings.default_k, skip)
+    wanted = query.k or min(runtime.settings.default_k, found.k)
+    items = await _described(runtime, items, query.include)
+    body = SimilarItems(item_id=item_id, items=items, filled=len(items) >= wanted, **_answer(found))
     runtime.impressions.write(impressions.line_of(body))
     return _respond(body, found, runtime.settings, bool(await runtime.api_keys()))
 
@@ -137,7 +144,32 @@ def _excluded(exclude: list[str] | None) -> set[str]:
     return ids
 
 
-def _top(found: Lookup, k: int | None, default_k: int, skip: set[str]) -> list[ScoredItem]:
+async def _filters(runtime: Runtime, skip: set[str], category: str | None) -> Filters:
+    """The request's skips, the unavailable items (re-read on a reader thread when due) and its category."""
+    availability = runtime.store.availability
+    unavailable = (
+        await runtime.blocking(availability.unavailable) if availability.due() else availability.cached()
+    )
+    return Filters(skip, unavailable, category)
+
+
+async def _described(runtime: Runtime, items: list[ScoredItem], include: str | None) -> list[ScoredItem]:
+    """With include=metadata, each item's name and category from its own (cached) row."""
+    if include != "metadata" or not items:
+        return items
+    ids = [i.item_id for i in items]
+    about = runtime.store.about(ids, cached_only=True)
+    if about is None:
+        about = await runtime.blocking(runtime.store.about, ids)
+    return [
+        i.model_copy(update=dict(zip(("name", "category"), about[i.item_id], strict=True)))
+        if i.item_id in about
+        else i
+        for i in items
+    ]
+
+
+def _top(found: Lookup, k: int | None, default_k: int, skip: Filters) -> list[ScoredItem]:
     """The first k stored items not excluded; 422 when a k asked for exceeds what the version holds."""
     if k is None:
         k = min(default_k, found.k)
@@ -145,22 +177,20 @@ def _top(found: Lookup, k: int | None, default_k: int, skip: set[str]) -> list[S
         raise HTTPException(
             422, f"k={k} exceeds the {found.k} items precomputed for model version {found.version}"
         )
-    ranked = zip(found.ranked.item_ids, found.ranked.scores, strict=True)
-    kept = islice(((i, s) for i, s in ranked if i not in skip), k)
-    return [ScoredItem(item_id=i, score=s) for i, s in kept]
+    kept = islice(skip.kept(found.ranked), k)
+    return [ScoredItem(item_id=i, score=s, reason="new" if new else None) for i, s, new in kept]
 
 
 def _backfill(
-    items: list[ScoredItem], popular: Lookup, k: int, skip: set[str]
+    items: list[ScoredItem], popular: Lookup, k: int, skip: Filters
 ) -> tuple[list[ScoredItem], int]:
-    """``items`` topped up to k from the popular list (nothing twice, nothing excluded), and how many
-    were added: a known user is never answered an empty list while popular items remain."""
-    have = {i.item_id for i in items} | skip
-    extra = [
-        ScoredItem(item_id=i, score=s)
-        for i, s in zip(popular.ranked.item_ids, popular.ranked.scores, strict=True)
-        if i not in have
-    ][: k - len(items)]
+    """``items`` topped up to k from the popular list (nothing twice, nothing excluded or unavailable,
+    the same category), and how many were added: a known user is never answered an empty list while
+    popular items remain."""
+    have = {i.item_id for i in items}
+    extra = [ScoredItem(item_id=i, score=s) for i, s, _ in skip.kept(popular.ranked) if i not in have][
+        : k - len(items)
+    ]
     return items + extra, len(extra)
 
 

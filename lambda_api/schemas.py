@@ -12,6 +12,14 @@ VERSION_EXAMPLE = "20261122T021500Z-3f9a1c"
 class ScoredItem(BaseModel):
     item_id: str
     score: float
+    reason: Literal["new"] | None = Field(
+        None,
+        exclude_if=lambda reason: reason is None,
+        description='"new": a new item offered to explore (its score is that of the slot it takes); '
+        "absent otherwise",
+    )
+    name: str | None = Field(None, exclude_if=lambda v: v is None, description="with include=metadata")
+    category: str | None = Field(None, exclude_if=lambda v: v is None, description="with include=metadata")
 
 
 class RankedAnswer(BaseModel):
@@ -34,6 +42,11 @@ class RankedAnswer(BaseModel):
     )
     arm: Literal["control", "treatment"] | None = Field(
         None, description="the user's arm of that experiment, whose version answered (null when none)"
+    )
+    filled: bool = Field(
+        True,
+        description="false when fewer than k items are left once unavailable items, exclude and category "
+        "are applied",
     )
 
 

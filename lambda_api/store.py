@@ -31,6 +31,7 @@ from typing import Literal
 from cachetools import LRUCache
 
 import contract
+from lambda_api.rules import AvailabilityCache
 
 log = logging.getLogger(__name__)
 
@@ -140,6 +141,10 @@ class RecommendationStore:
         self._rows: LRUCache = LRUCache(maxsize=cache_max_entries)
         self._lock = threading.Lock()
         self.stats = Stats()
+        # items not to recommend during the day, re-read like the pointer (lambda_api.rules)
+        self.availability = AvailabilityCache(
+            self.read_item, table, pointer_refresh_seconds, clock, (StoreUnavailableError,)
+        )
 
     @property
     def table(self) -> str:
@@ -190,6 +195,25 @@ class RecommendationStore:
             "dynamodb_errors": self.stats.dynamodb_errors,
             "unavailable": self.stats.unavailable,
         }
+
+    def about(self, item_ids: list[str], cached_only: bool = False) -> dict[str, tuple] | None:
+        """Each item's (name, category) from its own row under the served version, cached like any
+        row (``?include=metadata``); items without one are left out. With ``cached_only``, None
+        instead of reading DynamoDB."""
+        p = _Pass(cached_only)
+        try:
+            pointer, _ = self._current_pointer(p)
+            entries = {i: self._row(contract.item_pk(i), pointer.version, p) for i in item_ids}
+        except _NeedsRead:
+            return None
+        return {i: e.ranked.about for i, e in entries.items() if e and e.ranked and e.ranked.about}
+
+    def read_item(self, key: dict, what: str) -> dict | None:
+        """One item (None if absent); ``StoreUnavailableError`` when DynamoDB fails or is in back-off."""
+        item = self._get(key, what, self._clock(), _Pass(cached_only=False))
+        if item is _UNREAD:
+            raise StoreUnavailableError(f"DynamoDB table {self._table} cannot be read for {what}")
+        return item
 
     # -- one lookup ----------------------------------------------------------------------------
 

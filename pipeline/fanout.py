@@ -31,7 +31,7 @@ from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 from pipeline import aws
 from pipeline.data.interactions import Interactions
 from pipeline.ops.retries import network_task, task_defaults
-from pipeline.precompute import recommend, shard
+from pipeline.precompute import explore, recommend, rules, shard
 from pipeline.publish import experiments, writer
 from pipeline.settings import PipelineSettings
 
@@ -50,8 +50,9 @@ def task_runner(settings: PipelineSettings) -> TaskRunner:
 
 
 @task(**task_defaults)
-def score_users(model, seen, k: int, users: range) -> recommend.TopK:
-    return shard.score_range(model, seen, k, users)
+def score_users(model, seen, k: int, users: range, available: np.ndarray | None = None) -> recommend.TopK:
+    """Top ``k`` of the users in ``users`` among ``available`` items (None: all)."""
+    return rules.score_range(model, seen, k, users, available)
 
 
 @task(**task_defaults)
@@ -61,15 +62,30 @@ def precompute(
     segments: pd.Series | None,
     settings: PipelineSettings,
     user_parts: Sequence[recommend.TopK],
+    item_rules: rules.ItemRules,
+    new: explore.NewItems,
 ) -> recommend.Precomputed:
-    """The scored shards in order, plus each item's similar items and the popular lists."""
+    """The scored shards in order with new items offered to explore, plus each item's similar items
+    and the popular lists: without unavailable items, ``candidates`` deeper than k, with categories."""
+    spare, available = settings.candidates, item_rules.available
+    users, categories, new_ids = explore.with_new_items(
+        shard.concat(user_parts),
+        data.user_items,
+        item_rules.categories,
+        new,
+        settings.k,
+        settings.new_item_share,
+    )
     return recommend.Precomputed(
         user_ids=data.user_ids,
         item_ids=data.item_ids,
-        users=shard.concat(user_parts),
-        similar=recommend.similar_items(model, settings.similar_k),
-        popular=recommend.popular_by_segment(data.user_items, segments, settings.k),
+        users=users,
+        similar=rules.similar_available(model, settings.similar_k + spare, available),
+        popular=rules.popular_available(data.user_items, segments, settings.k + spare, available),
         k=settings.k,
+        categories=categories,
+        new_item_ids=new_ids,
+        names=item_rules.names,
     )
 
 
@@ -147,11 +163,20 @@ def score_and_publish(
     segments: pd.Series | None,
     metrics: dict,
     settings: PipelineSettings,
+    item_rules: rules.ItemRules | None = None,
+    new: explore.NewItems = explore.NONE,
 ) -> writer.PublishReport:
-    """Score every user in shards, precompute the version's rows, publish them and flip the pointer."""
+    """Score every user in shards, precompute the version's rows, publish them and flip the pointer.
+
+    ``item_rules``: the catalog's availability, categories and names (None: every item available,
+    no catalog); ``new``: the catalog's new items to offer for exploration."""
+    item_rules = item_rules or rules.ItemRules.none(data.shape[1])
     ranges = shard.ranges(data.shape[0], settings.score_shards)
-    parts = score_users.map(unmapped(model), unmapped(seen), unmapped(settings.k), ranges)
-    pre = precompute.submit(model, data, segments, settings, parts)  # type: ignore[arg-type]  # futures
+    depth = settings.k + settings.candidates
+    parts = score_users.map(
+        unmapped(model), unmapped(seen), unmapped(depth), ranges, unmapped(item_rules.available)
+    )
+    pre = precompute.submit(model, data, segments, settings, parts, item_rules, new)  # type: ignore[arg-type]
     if settings.publish_shards == 1:
         return publish_version.submit(version, pre, metrics, settings).result()  # type: ignore[call-overload]
     begun = begin_publish.submit(version, pre, metrics, settings)  # type: ignore[call-overload]

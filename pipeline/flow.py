@@ -13,7 +13,7 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.runtime import flow_run
 
 from pipeline import aws, fanout
-from pipeline.data import interactions, quality, splits, warehouse
+from pipeline.data import catalog, interactions, quality, splits, warehouse
 from pipeline.data.ingest import IngestReport, ingest
 from pipeline.data.interactions import Interactions
 from pipeline.data.staging import LogShape
@@ -25,6 +25,7 @@ from pipeline.ops import canary, plan
 from pipeline.ops.concurrency import one_run_at_a_time
 from pipeline.ops.retries import network_task, task_defaults
 from pipeline.ops.state import shared_state
+from pipeline.precompute import explore, rules
 from pipeline.publish import expiry
 from pipeline.settings import ALSParams, PipelineSettings, load_settings
 
@@ -87,6 +88,19 @@ def check_canary(settings: PipelineSettings) -> canary.CanaryCheck:
         found = canary.check(aws.client("dynamodb", settings), settings.table_name, con, settings)
     get_run_logger().info("%s", found.line(settings.table_name))
     return found
+
+
+@task(**network_task)
+def load_catalog(settings: PipelineSettings) -> catalog.CatalogReport:
+    """The catalog files of the settings, loaded unless their bytes were loaded before."""
+    with warehouse.connect(settings.warehouse) as con:
+        return catalog.load_catalog(
+            con,
+            settings.catalog,
+            settings.catalog_column_map,
+            settings.max_bad_fraction,
+            s3_client=lambda: aws.client("s3", settings),
+        )
 
 
 @task(**task_defaults)
@@ -250,15 +264,30 @@ def write_report(path: Path, model, data: Interactions, settings: PipelineSettin
 
 
 @task(**task_defaults)
-def load_seen(data: Interactions, settings: PipelineSettings):
+def catalog_rules(data: Interactions, settings: PipelineSettings) -> rules.ItemRules:
+    """Each model item's availability and category in the current catalog."""
     with warehouse.connect(settings.warehouse, read_only=True) as con:
-        return interactions.seen_matrix(con, settings.exclude_items_regex, data)
+        return rules.item_rules(con, data.item_ids)
+
+
+@task(**task_defaults)
+def load_seen(data: Interactions, settings: PipelineSettings, item_rules: rules.ItemRules):
+    with warehouse.connect(settings.warehouse, read_only=True) as con:
+        seen = interactions.seen_matrix(con, settings.exclude_items_regex, data)
+    return rules.allow_repeats(seen, item_rules, settings.repeat_purchase_categories)
 
 
 @task(**task_defaults)
 def load_segments(data: Interactions, settings: PipelineSettings) -> pd.Series | None:
     with warehouse.connect(settings.warehouse, read_only=True) as con:
         return interactions.user_segments(con, settings.segment_column, data.user_ids)
+
+
+@task(**task_defaults)
+def load_new_items(data: Interactions, settings: PipelineSettings) -> explore.NewItems:
+    """Catalog items new enough to be offered to explore, that the model does not know."""
+    with warehouse.connect(settings.warehouse, read_only=True) as con:
+        return explore.new_items(con, data.item_ids, settings.new_item_days, settings.exclude_items_regex)
 
 
 @flow(name="nightly", timeout_seconds=8 * 3600)
@@ -280,6 +309,8 @@ def nightly(
     ingested = ingest_events(settings, files, plan.dated_sources(events, files))
     log.info("ingest: %s", ingested.as_dict())
     measured = measure_online(settings)  # 1a. feedback: what users did with the served answers
+    if settings.catalog:
+        log.info("catalog: %s", load_catalog(settings).as_dict())
 
     # 1b. decide: a model of the data and parameters of the served one is neither made nor published twice
     data = load_interactions(settings)
@@ -329,8 +360,13 @@ def nightly(
 
     # 4. precompute every answer and publish it under the new version, then flip the pointer;
     #    users are scored and rows written in shards, on the workers of the settings' task runner
-    seen = load_seen(data, settings)
+    #    (without unavailable items, k + candidates deep, each item's category on the rows)
+    item_rules = catalog_rules(data, settings)
+    seen = load_seen(data, settings, item_rules)
     segments = load_segments(data, settings)
-    published = fanout.on_runner(settings)(version, model, data, seen, segments, evaluation.overall, settings)
+    new = load_new_items(data, settings)
+    published = fanout.on_runner(settings)(
+        version, model, data, seen, segments, evaluation.overall, settings, item_rules, new
+    )
     summary.published, summary.rows_published = True, published.rows_written
     return summary

@@ -123,6 +123,10 @@ class PipelineSettings(BaseSettings):
         "auto", description="a numeric ts: epoch seconds, milliseconds, or auto (by magnitude)"
     )
 
+    # the catalog (pipeline.data.catalog): files loaded before each run, and their column map
+    catalog: list[str] = Field(default_factory=list, description="catalog files, folders or s3:// URIs")
+    catalog_column_map: dict[str, str] = Field(default_factory=dict)
+
     # interactions
     event_weights: dict[str, float] = Field(
         default_factory=lambda: {"view": 1.0, "cart": 3.0, "purchase": 5.0, "return": -5.0}
@@ -161,6 +165,19 @@ class PipelineSettings(BaseSettings):
     # precompute and publish
     k: int = Field(50, ge=1, le=200)
     similar_k: int = Field(20, ge=1, le=200)
+    candidates: int = Field(
+        10, ge=0, le=150, description="items stored per user row beyond k, for filtering at serve time"
+    )
+    repeat_purchase_categories: list[str] = Field(
+        default_factory=list,
+        description="categories (and their subcategories) whose items a user may be recommended again",
+    )
+    new_item_days: int = Field(
+        14,
+        ge=0,
+        description="catalog items created this recently, unknown to the model, get exploration slots",
+    )
+    new_item_share: float = Field(0.1, ge=0, le=0.5, description="share of the first k slots for new items")
     score_shards: int = Field(
         1, ge=1, le=4096, description="user ranges scored as separate tasks (one per Dask/Ray worker)"
     )

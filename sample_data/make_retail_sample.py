@@ -45,8 +45,71 @@ def to_events(retail: pd.DataFrame) -> pd.DataFrame:
     ).reset_index(drop=True)
 
 
+# the first keyword found in a product's name gives its category (a shop's own would come from its
+# product data; the UCI log has none); names without one are "other"
+CATEGORY_KEYWORDS = [
+    ("jewellery", ("NECKLACE", "EARRINGS", "BRACELET", "RING ", "BROOCH", "HAIRCLIP", "HAIR ")),
+    ("christmas", ("CHRISTMAS", "XMAS", "ADVENT", "SANTA", "REINDEER", "SNOWFLAKE")),
+    ("stationery", ("CARD", "PAPER", "WRAP", "NOTEBOOK", "PENCIL", "PEN ", "STICKER", "TAPE", "ENVELOPE")),
+    ("bags", ("BAG", "PURSE", "SHOPPER", "TOTE")),
+    (
+        "home/kitchen",
+        (
+            "MUG",
+            "BOWL",
+            "CAKE",
+            "TEA",
+            "CUP",
+            "PLATE",
+            "SPOON",
+            "JAR",
+            "TIN",
+            "LUNCH",
+            "BAKING",
+            "NAPKIN",
+            "COASTER",
+            "TRAY",
+            "GLASS",
+            "BOTTLE",
+            "KITCHEN",
+            "APRON",
+            "JUG",
+        ),
+    ),
+    ("home/lighting", ("CANDLE", "T-LIGHT", "LIGHT", "LANTERN", "LAMP")),
+    (
+        "home/decor",
+        (
+            "DECORATION",
+            "SIGN",
+            "FRAME",
+            "WALL",
+            "CUSHION",
+            "CLOCK",
+            "HANGING",
+            "HEART",
+            "VASE",
+            "MIRROR",
+            "ORNAMENT",
+            "DOORMAT",
+            "BUNTING",
+            "GARLAND",
+        ),
+    ),
+    ("garden", ("GARDEN", "PLANT", "FLOWER", "BIRD", "WATERING")),
+    ("toys", ("TOY", "GAME", "DOLL", "PUZZLE", "PLAYHOUSE", "JIGSAW", "SKITTLES", "DOMINOES")),
+    ("fees", ("POSTAGE", "CARRIAGE", "MANUAL", "BANK CHARGES", "DISCOUNT", "AMAZON FEE", "DOTCOM")),
+]
+
+
+def category_of(name: str) -> str:
+    """A product's category from the first keyword of CATEGORY_KEYWORDS in its (upper-case) name."""
+    upper = f"{name.upper()} "
+    return next((c for c, words in CATEGORY_KEYWORDS if any(w in upper for w in words)), "other")
+
+
 def to_catalogue(retail: pd.DataFrame) -> pd.DataFrame:
-    """item_id -> the most frequent product description."""
+    """item_id -> the most frequent product description, and the category its words give."""
     named = retail.dropna(subset=["Description"])
     names = (
         named.groupby(["StockCode", "Description"])
@@ -56,7 +119,8 @@ def to_catalogue(retail: pd.DataFrame) -> pd.DataFrame:
         .sort_values(["StockCode", "n"], ascending=[True, False])
         .drop_duplicates("StockCode")
     )
-    return pd.DataFrame({"item_id": names["StockCode"], "name": names["Description"].str.strip()})
+    catalogue = pd.DataFrame({"item_id": names["StockCode"], "name": names["Description"].str.strip()})
+    return catalogue.assign(category=catalogue["name"].map(category_of))
 
 
 def main(source: str) -> None:

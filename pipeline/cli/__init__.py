@@ -10,9 +10,9 @@ import argparse
 import os
 import sys
 
-from pipeline.cli import experiment, feedback, job, local_aws, serving, tooling
+from pipeline.cli import catalog, experiment, feedback, job, local_aws, serving, tooling
 
-GROUPS = (job, serving, tooling, local_aws, feedback, experiment)
+GROUPS = (job, serving, tooling, local_aws, feedback, experiment, catalog)
 # commands of the development tooling (infra/local, benchmarks): they need the "local" extra
 LOCAL_COMMANDS = set(tooling.EXAMPLES) | set(local_aws.EXAMPLES)
 # one example per command, shown at the end of `recs COMMAND --help`

@@ -44,10 +44,12 @@ def cmd_rollback(args: argparse.Namespace) -> int:
 
 
 def cmd_show_user(args: argparse.Namespace) -> int:
+    from pipeline.cli.catalog import with_names
     from pipeline.publish.versions import show_user
 
     client, table = _table_client(args)
-    common.print_json(show_user(client, table, args.user_id, args.k, args.segment))
+    answer = show_user(client, table, args.user_id, args.k, args.segment)
+    common.print_json(with_names(answer, common.settings(args).warehouse))  # names from the catalog
     return 0
 
 

@@ -19,6 +19,7 @@ Versions sort by creation time and are unique: ``20261122T021500Z-3f9a1c``.
 
 from __future__ import annotations
 
+import io
 import json
 import platform
 import secrets
@@ -206,6 +207,18 @@ def _loaded(path: Path, meta: ArtifactMeta) -> Artifact:
     with np.load(path / "ids.npz", allow_pickle=False) as ids:
         user_ids, item_ids = ids["user_ids"], ids["item_ids"]
     return Artifact(model, user_ids, item_ids, meta)
+
+
+def load_ids(root: Location | str, version: str) -> tuple[np.ndarray, np.ndarray]:
+    """A version's user and item ids alone (no factors): ``(user_ids, item_ids)``."""
+    try:
+        data = storage.read_bytes(storage.location(root) / version / "ids.npz")
+    except FileNotFoundError:
+        raise FileNotFoundError(
+            f"no artifact of version {version} under {root} (its ids.npz is missing)"
+        ) from None
+    with np.load(io.BytesIO(data), allow_pickle=False) as ids:
+        return ids["user_ids"], ids["item_ids"]
 
 
 def load_meta(root: Location | str, version: str) -> ArtifactMeta:

@@ -193,6 +193,9 @@ class Precomputed:
     similar: TopK  # row j: similar items of item_ids[j]
     popular: dict[str, TopK]  # segment -> a one-row TopK
     k: int
+    categories: np.ndarray | None = None  # each item's category (pipeline.precompute.rules), stored on rows
+    new_item_ids: np.ndarray | None = None  # items offered to explore, indices len(item_ids) on (explore)
+    names: np.ndarray | None = None  # each model item's catalog name, stored on its own row (rules)
 
     @property
     def n_rows(self) -> int:

@@ -37,6 +37,7 @@ from tqdm import tqdm
 
 import contract
 from pipeline.errors import PublishError
+from pipeline.precompute import rules
 from pipeline.precompute.recommend import Precomputed, TopK
 from pipeline.publish import experiments
 from pipeline.publish.dynamo import check_table, missing_rows, write_rows
@@ -83,6 +84,12 @@ def rows_digest(pre: Precomputed) -> str:
         digest.update(np.ascontiguousarray(top.ids).tobytes())
         digest.update(np.ascontiguousarray(top.scores).tobytes())
     digest.update(f"{sorted(pre.popular)}|{pre.k}".encode())
+    if pre.categories is not None:
+        digest.update("\x1f".join(map(str, pre.categories.tolist())).encode())
+    if pre.new_item_ids is not None:
+        digest.update("\x1f".join(pre.new_item_ids.tolist()).encode())
+    if pre.names is not None:
+        digest.update("\x1f".join(map(str, pre.names.tolist())).encode())
     return digest.hexdigest()[:16]
 
 
@@ -108,28 +115,48 @@ def version_rows(
     watermark), encoded without touching the rows before them.
     """
     part = range(pre.n_rows) if part is None else part
-    quoted = np.array([json.dumps(i) for i in pre.item_ids.tolist()], dtype=object)
-    for pks, top in _row_groups(pre, part):
+    listed = pre.item_ids if pre.new_item_ids is None else np.concatenate([pre.item_ids, pre.new_item_ids])
+    quoted = np.array([json.dumps(i) for i in listed.tolist()], dtype=object)
+    for kind, lo, pks, top in _row_groups(pre, part):
+        cats = rules.row_categories(top, pre.categories) if pre.categories is not None else None
+        new = rules.row_new_items(top, len(pre.item_ids)) if pre.new_item_ids is not None else None
+        about = _item_about(pre, lo, len(pks)) if kind == "item" else None
         for pk, (items_json, scores_json) in zip(pks, _lists(top, quoted), strict=True):
-            yield contract.encode_json_row(pk, version, items_json, scores_json, expires_at)
+            row = contract.encode_json_row(pk, version, items_json, scores_json, expires_at)
+            if cats is not None:  # each item's category, for ?category= (contract._rules)
+                row[contract.CATEGORIES_ATTRIBUTE] = {"S": next(cats)}
+            if new is not None and (positions := next(new)):  # items offered to explore
+                row[contract.NEW_ATTRIBUTE] = {"S": contract.encode_new(positions)}
+            if about is not None:  # an item's name and category, on its own row
+                row[contract.ABOUT_ATTRIBUTE] = {"S": next(about)}
+            yield row
 
 
-def _row_groups(pre: Precomputed, part: range) -> Iterator[tuple[list[str], TopK]]:
-    """The row kinds' keys and lists cut to ``part``: users at 0.., items after them, popular last."""
+def _item_about(pre: Precomputed, lo: int, n: int) -> Iterator[str] | None:
+    """The ``about`` attributes of item rows ``lo`` to ``lo + n`` (None without a catalog's names)."""
+    if pre.names is None:
+        return None
+    categories = None if pre.categories is None else pre.categories[lo : lo + n]
+    return rules.item_about(pre.names[lo : lo + n], categories, n)
+
+
+def _row_groups(pre: Precomputed, part: range) -> Iterator[tuple[str, int, list[str], TopK]]:
+    """The row kinds cut to ``part``, each as (kind, its first row's index within the kind, keys,
+    lists): users at 0.., items after them, popular last."""
     if part.step != 1 or part.start < 0 or part.stop > pre.n_rows:
         raise ValueError(f"part must be a contiguous range within 0..{pre.n_rows}, got {part}")
     segments = sorted(pre.popular)
     kinds = [
-        (pre.user_ids, contract.user_pk, pre.users),
-        (pre.item_ids, contract.item_pk, pre.similar),
-        *((np.array([s], dtype=object), contract.popular_pk, pre.popular[s]) for s in segments),
+        ("user", pre.user_ids, contract.user_pk, pre.users),
+        ("item", pre.item_ids, contract.item_pk, pre.similar),
+        *(("popular", np.array([s], dtype=object), contract.popular_pk, pre.popular[s]) for s in segments),
     ]
     offset = 0
-    for ids, pk, top in kinds:
+    for kind, ids, pk, top in kinds:
         lo, hi = max(part.start - offset, 0), min(part.stop - offset, len(ids))
         offset += len(ids)
         if lo < hi:
-            yield [pk(i) for i in ids[lo:hi].tolist()], TopK(top.ids[lo:hi], top.scores[lo:hi])
+            yield kind, lo, [pk(i) for i in ids[lo:hi].tolist()], TopK(top.ids[lo:hi], top.scores[lo:hi])
 
 
 def check_keys(pre: Precomputed, sample: int = VERIFY_SAMPLE, seed: int = 0) -> list[str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import uuid
 
+import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
@@ -98,9 +99,10 @@ def test_every_training_user_has_exactly_k_distinct_unseen_items(run, user_rows,
     settings, summary = run
     model = artifact.load(settings.artifacts_dir, summary.model_version)
     assert set(user_rows) == set(model.user_ids.tolist())
+    depth = K + settings.candidates  # k items and the spare candidates (pipeline.precompute.rules)
     for user_id, ranked in user_rows.items():
-        assert len(ranked.item_ids) == K, user_id
-        assert len(set(ranked.item_ids)) == K, user_id
+        assert len(ranked.item_ids) == depth, user_id
+        assert len(set(ranked.item_ids)) == depth, user_id
         assert not set(ranked.item_ids) & seen[user_id], user_id
         assert list(ranked.scores) == sorted(ranked.scores, reverse=True), user_id
 
@@ -214,3 +216,10 @@ def test_the_run_leaves_its_metrics_table_and_report_as_prefect_artifacts(run):
     assert report.description == f"Run {summary.model_version}"
     assert f"Run report: model {summary.model_version}" in report.data
     assert "data:image/png;base64," in report.data  # the plots travel inside the artifact
+
+
+def test_rows_carry_each_items_category_from_the_sample_catalog(run, user_rows):
+    catalog = pd.read_csv(SAMPLE / "items.csv", dtype=str, keep_default_na=False)
+    category = dict(zip(catalog["item_id"], catalog["category"], strict=True))
+    for ranked in list(user_rows.values())[:50]:
+        assert ranked.categories == tuple(category.get(i) for i in ranked.item_ids)
