@@ -7,7 +7,8 @@ For each dataset (default: the bundled retail sample with ``sample_data/retail.t
 other log as ``NAME=PATH`` with an optional ``@settings.toml``): ingest into a temporary
 warehouse, split ``random-per-user`` (20% of each user's items, seed), then
 
-- ``search``: ``tune.tune`` with the default budget (or ``--trials`` / ``--seconds``) on the
+- ``search``: ``tune.tune`` with the default budget (``TuningSettings()``, whatever the config
+  says, or ``--trials`` / ``--seconds``), from the config's ``[als]`` parameters, on the
   training part only, the winner fitted on the training part and scored on the test part;
 - ``oracle``: every point of a grid over factors, regularization, alpha and scaling, each
   fitted on the training part and scored **on the test part itself**: the best of it is
@@ -34,7 +35,7 @@ from pipeline.data.ingest import ingest
 from pipeline.data.staging import LogShape
 from pipeline.model import evaluate, train, tune
 from pipeline.model.metrics import ranking_metrics
-from pipeline.settings import ALSParams, PipelineSettings, load_settings
+from pipeline.settings import ALSParams, PipelineSettings, TuningSettings, load_settings
 
 GRIDS: dict[str, dict[str, list]] = {
     "small": {
@@ -88,8 +89,8 @@ def oracle(holdout: splits.Holdout, grid: dict[str, list], random_state: int) ->
 def run_dataset(name: str, events: str, config: str | None, args: argparse.Namespace) -> dict:
     settings = load_settings(config)
     holdout = load_holdout(events, settings, args.seed)
-    budget = settings.tuning.model_copy(
-        update={"seed": args.seed} | ({"max_trials": args.trials} if args.trials else {})
+    budget = TuningSettings(seed=args.seed).model_copy(  # the default budget, not a config's demo budget
+        update=({"max_trials": args.trials} if args.trials else {})
         | ({"max_seconds": args.seconds} if args.seconds else {})
     )  # fmt: skip
     began = time.perf_counter()
