@@ -65,7 +65,7 @@ class GateSettings(BaseModel):
     )
     min_coverage_ratio: float = Field(
         0.5, ge=0, le=1, description="catalogue coverage at least this share of the served version's "
-        "(of item-kNN's when nothing is served)",
+        "(not judged when nothing is served)",
     )  # fmt: skip
     min_overlap: float = Field(
         0.2, ge=0, le=1, description="overlap@k with the served version's lists below this is refused ..."

@@ -60,21 +60,18 @@ def metric_rows(evaluation: Evaluation) -> list[dict]:
 
 
 def slice_rows(evaluation: Evaluation) -> list[dict]:
-    """One row per slice: users and the headline metric of each list, with its 95% confidence
-    interval (+-, when measured)."""
+    """One row per slice: users, and the headline metric of each list followed by the half-width
+    of its 95% confidence interval (``LIST ±``, when measured)."""
     key = evaluation.headline
     rows = []
     for name, lists in evaluation.slices.items():
-        users = next(iter(lists.values()))["users"]
-        rows.append(
-            {"slice": name, "users": users} | {f"{lst} {key}": _with_ci(m, key) for lst, m in lists.items()}
-        )
+        row: dict = {"slice": name, "users": next(iter(lists.values()))["users"]}
+        for lst, m in lists.items():
+            row[f"{lst} {key}"] = m[key]
+            if f"{key}_ci95" in m:
+                row[f"{lst} ±"] = m[f"{key}_ci95"]
+        rows.append(row)
     return rows
-
-
-def _with_ci(metrics: dict[str, float], key: str) -> float | str:
-    ci = metrics.get(f"{key}_ci95")
-    return metrics[key] if ci is None else f"{metrics[key]:.4f} ± {ci:.4f}"
 
 
 def plot_metrics(evaluation: Evaluation, path: Path) -> Path:
