@@ -2,7 +2,8 @@
 
 A bar is drawn on stderr only when stderr is a terminal (tqdm's ``disable=None``) and only once
 the work has lasted ``DELAY_SECONDS``: a scheduled run, a Prefect worker, a redirected log or a
-short demo step gets no bar and no line, so the logs stay as they are. Publishing draws its own
+short demo step gets no bar and no line, so the logs stay as they are. A finished bar is wiped
+(``leave=False``): the log lines that follow say what was done. Publishing draws its own
 bar by the same rule (``pipeline.publish.writer``).
 """
 
@@ -25,5 +26,6 @@ def terminal_bar(total: int, desc: str, unit: str, file: IO[str] | None = None) 
         disable=None,
         delay=DELAY_SECONDS,
         mininterval=1.0,
+        leave=False,
         file=file,
     )
