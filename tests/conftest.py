@@ -47,7 +47,7 @@ def prefect_harness(tmp_path_factory):
 
     with (
         environment({"PREFECT_HOME": home, "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}),
-        prefect_test_harness(server_startup_timeout=60),
+        prefect_test_harness(server_startup_timeout=300),  # generous: a busy machine starts it slowly
     ):
         yield
 
