@@ -6,6 +6,8 @@ back) must leave readers on the old version, the new one unpublished, and nothin
 
 from __future__ import annotations
 
+import time
+
 import boto3
 import pytest
 from botocore.awsrequest import AWSResponse
@@ -62,3 +64,14 @@ def test_rows_acknowledged_but_not_stored_leave_the_pointer_on_the_served_versio
         run_publish(client, table_name, "v2", served_v1, keep_versions=1)
     assert len(calls) >= 2
     assert_still_serving_v1(dynamodb, table_name)
+
+
+def test_a_verified_version_is_marked_published_with_its_rows_and_the_time_of_the_flip(dynamodb, table_name):
+    pre = make_precomputed(users=12, items=6, k=3, seed=3)
+    before = time.time()
+    run_publish(dynamodb, table_name, "v1", pre)
+    after = time.time()
+    entry = registry.registry_entry(dynamodb, table_name, "v1")
+    assert entry is not None and (entry.status, entry.rows_done) == ("published", pre.n_rows)
+    assert entry.published_at is not None
+    assert before - 1e-6 <= entry.published_at <= after + 1e-6  # to the microsecond, not the second
