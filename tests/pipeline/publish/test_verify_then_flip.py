@@ -13,7 +13,7 @@ import pytest
 from botocore.awsrequest import AWSResponse
 
 from pipeline.errors import PublishError
-from pipeline.publish import registry, writer
+from pipeline.publish import dynamo, registry, writer
 from tests.pipeline.publish.fixtures import make_precomputed, pointer_version, run_publish
 
 
@@ -75,3 +75,14 @@ def test_a_verified_version_is_marked_published_with_its_rows_and_the_time_of_th
     assert entry is not None and (entry.status, entry.rows_done) == ("published", pre.n_rows)
     assert entry.published_at is not None
     assert before - 1e-6 <= entry.published_at <= after + 1e-6  # to the microsecond, not the second
+
+
+def test_a_failed_read_back_names_how_many_rows_are_missing_and_the_first_three(dynamodb, table_name):
+    dynamo.check_table(dynamodb, table_name, create=True)
+    pks = [f"user#u{n}" for n in range(5)]
+    with pytest.raises(PublishError) as err:
+        writer.verify_version(dynamodb, table_name, "v9", written=0, expected=0, pks=pks)
+    assert str(err.value) == (
+        f"version v9: 5 of 5 sampled rows cannot be read back from table {table_name} "
+        "(e.g. ['user#u0', 'user#u1', 'user#u2']); the pointer was not flipped"
+    )
