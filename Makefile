@@ -8,7 +8,7 @@ CONSTRAINTS ?= constraints.txt
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export DO_NOT_TRACK := 1
 
-.PHONY: demo test bench clean replay constraints
+.PHONY: demo test bench clean replay constraints test-slow mutate
 
 $(STAMP): pyproject.toml $(CONSTRAINTS)
 	@$(PYTHON) -c 'import sys; sys.exit("Python 3.11 or newer is needed, found " + sys.version.split()[0]) if sys.version_info < (3, 11) else None'
@@ -48,9 +48,19 @@ test: $(STAMP)
 	$(BIN)/lint-imports
 	$(BIN)/python -m pytest
 
+# the slow tests (a whole replay, a cron run that fires, the Lambda zip on Python 3.12): CI runs them after `make test`
+test-slow: $(STAMP)
+	$(BIN)/python -m pytest -m slow
+
+# mutation testing of the modules that carry the promises ([tool.mutmut] in pyproject.toml), then the survivors
+mutate: $(STAMP)
+	rm -rf mutants
+	$(BIN)/mutmut run --max-children 2
+	$(BIN)/mutmut results
+
 # the benchmark: SCALE=tiny|small|medium|large (large: 20M events, 500k users, 50k items)
 bench: $(STAMP)
 	$(BIN)/recs bench --scale $(or $(SCALE),small)
 
 clean:
-	rm -rf $(VENV) var .pytest_cache
+	rm -rf $(VENV) var .pytest_cache mutants

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import uuid
 
 import boto3
@@ -51,12 +50,15 @@ def table_name() -> str:
 
 @pytest.fixture(scope="session")
 def prefect_harness(tmp_path_factory):
-    """A temporary Prefect API and database for the flows of this session."""
-    os.environ["PREFECT_HOME"] = str(tmp_path_factory.mktemp("prefect-home"))
-    os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
+    """A temporary Prefect API and database for the flows of this session (its variables are restored
+    when the session ends)."""
+    home = str(tmp_path_factory.mktemp("prefect-home"))
     from prefect.testing.utilities import prefect_test_harness
 
-    with prefect_test_harness(server_startup_timeout=60):
+    with (
+        environment({"PREFECT_HOME": home, "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}),
+        prefect_test_harness(server_startup_timeout=300),  # generous: a busy machine starts it slowly
+    ):
         yield
 
 

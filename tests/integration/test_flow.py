@@ -10,10 +10,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 import contract
-from lambda_api.app import app
+from lambda_api.app import create_app
 from lambda_api.deps import get_store
 from lambda_api.handler import handler
-from lambda_api.settings import get_settings
+from lambda_api.settings import ApiSettings, get_settings
 from pipeline.data import warehouse
 from pipeline.flow import nightly
 from pipeline.model import artifact, lookup
@@ -83,7 +83,7 @@ def client(run, monkeypatch):
     monkeypatch.setenv("RECS_DYNAMODB_CONNECT_TIMEOUT", "10")
     get_settings.cache_clear()
     get_store.cache_clear()
-    yield TestClient(app)
+    yield TestClient(create_app(ApiSettings()))  # its own app and settings, read from the environment now
     get_settings.cache_clear()
     get_store.cache_clear()
 

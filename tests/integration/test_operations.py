@@ -107,7 +107,7 @@ def with_subflows(client, flow_run_id) -> list:
     return [flow_run_id, *(run.id for run in client.read_flow_runs(flow_run_filter=children))]
 
 
-def task_runs(flow_run_id, name: str, wait: float = 15.0) -> list:
+def task_runs(flow_run_id, name: str, wait: float = 60.0) -> list:
     """The final task runs named ``name`` of a flow run and its subflows, as the Prefect API recorded them."""
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
@@ -123,7 +123,7 @@ def task_runs(flow_run_id, name: str, wait: float = 15.0) -> list:
             time.sleep(0.5)
 
 
-def failure_artifact(flow_run_id, wait: float = 15.0) -> str | None:
+def failure_artifact(flow_run_id, wait: float = 60.0) -> str | None:
     """The ``nightly-failure`` artifact of one flow run (artifacts reach the API a moment after)."""
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, ArtifactFilterKey

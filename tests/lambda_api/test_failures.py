@@ -15,6 +15,7 @@ from infra.local.aws import free_port
 from lambda_api.app import create_app
 from lambda_api.deps import build_store, dynamodb_client
 from lambda_api.settings import get_settings
+from lambda_api.store import RecommendationStore
 from tests.lambda_api.api_fixtures import POPULAR, USERS, VERSION, create_table, put_version
 from tests.lambda_api.faults import FaultyProxy, throttle
 
@@ -87,7 +88,9 @@ def test_a_hung_dynamodb_answers_degraded_within_the_timeouts(settings_for, publ
     body = api.get("/v1/users/12347/recommendations").json()
     elapsed = time.perf_counter() - started
     assert (body["degraded"], ids(body)) == (True, list(USERS["12347"][0][:5]))
-    assert elapsed < 2 * (0.2 + 0.3) + 0.8  # two attempts of at most connect + read timeout, and slack
+    # two attempts of at most connect + read timeout (1 s) and botocore's jitter (up to 1 s): a ceiling far
+    # below a hang (botocore's default read timeout is 60 s), not a speed figure (benchmarks hold those)
+    assert elapsed < 10.0
 
 
 def test_after_a_failure_answers_come_from_the_cache_without_waiting(settings_for, published, proxy):
@@ -102,7 +105,9 @@ def test_after_a_failure_answers_come_from_the_cache_without_waiting(settings_fo
     started = time.perf_counter()
     body = api.get("/v1/users/12347/recommendations").json()
     assert (body["degraded"], sent) == (True, [])
-    assert time.perf_counter() - started < 0.3  # less than one read timeout
+    assert (
+        time.perf_counter() - started < 5.0
+    )  # no DynamoDB call (sent is empty): only the ceiling of a busy machine
 
 
 def test_answers_are_fresh_again_once_dynamodb_recovers(settings_for, published, proxy):
@@ -127,7 +132,7 @@ def test_an_unreachable_dynamodb_with_nothing_cached_is_503_quickly(settings_for
         503,
         {"detail": f"DynamoDB table {published} cannot be read"},
     )
-    assert time.perf_counter() - started < 2.0
+    assert time.perf_counter() - started < 10.0  # refused at once, not hung (a generous ceiling)
     ready = api.get("/ready")
     assert (ready.status_code, ready.json()) == (
         503,
@@ -176,17 +181,23 @@ def test_a_version_without_a_popular_list_is_503_for_unknown_users_only(settings
 def test_a_pointer_flip_and_a_rollback_reach_a_warm_app_within_the_refresh_interval(
     settings_for, dynamodb, table_name
 ):
+    """The store's clock moves by hand: no race between a short interval and a busy machine."""
     create_table(dynamodb, table_name)
     put_version(dynamodb, table_name, "v1")
-    # 1 s: writing v2's rows to a busy moto server must fit inside the interval
-    api, _ = app_with_client(settings_for(table_name, pointer_refresh_seconds=1.0))
+    settings = settings_for(table_name, pointer_refresh_seconds=30.0)
+    now = [1000.0]
+    store = RecommendationStore(
+        dynamodb_client(settings), table_name, pointer_refresh_seconds=30.0, clock=lambda: now[0]
+    )
+    api = TestClient(create_app(settings, store), raise_server_exceptions=False)
     assert api.get("/v1/users/12347/recommendations").json()["model_version"] == "v1"
     put_version(dynamodb, table_name, "v2")
+    now[0] += 29.9
     assert api.get("/v1/users/12347/recommendations").json()["model_version"] == "v1"  # within the interval
-    time.sleep(1.05)
+    now[0] += 0.2
     assert api.get("/v1/users/12347/recommendations").json()["model_version"] == "v2"
     dynamodb.put_item(TableName=table_name, Item=contract.encode_pointer(contract.Pointer("v1", 5), 0))
-    time.sleep(1.05)
+    now[0] += 30.0
     assert api.get("/v1/users/12347/recommendations").json()["model_version"] == "v1"
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from lambda_api.deps import build_store, dynamodb_client
@@ -34,11 +32,14 @@ def test_the_first_lookup_reads_the_pointer_the_row_and_the_global_popular_list(
 
 
 def test_a_cached_row_is_not_read_again_within_its_ttl(store_for):
-    store, reads = store_for(cache_ttl_seconds=0.3)
+    store, reads = store_for(cache_ttl_seconds=300.0, pointer_refresh_seconds=3600.0)
+    now = [1000.0]
+    store._clock = lambda: now[0]  # moved by hand: no race between a short TTL and a busy machine
     store.for_user("12347")
+    now[0] += 299.0
     assert store.for_user("12347").cache == "hit"
     assert reads.count("user#12347") == 1
-    time.sleep(0.35)
+    now[0] += 2.0
     assert store.for_user("12347").cache == "miss"
     assert reads.count("user#12347") == 2
 
@@ -57,12 +58,15 @@ def test_the_cache_holds_at_most_its_maximum_number_of_rows(store_for):
 
 
 def test_the_pointer_is_read_at_most_once_per_refresh_interval(store_for):
-    # 1 s: five lookups (the first reads four items from a busy moto server) fit inside the interval
-    store, reads = store_for(pointer_refresh_seconds=1.0)
+    """The store's clock moves by hand: no race between a short interval and a busy machine."""
+    store, reads = store_for(pointer_refresh_seconds=30.0)
+    now = [1000.0]
+    store._clock = lambda: now[0]
     for _ in range(5):
         store.for_user("12347")
+        now[0] += 5.0  # 25 s in all: within the interval
     assert reads.count("meta#pointer") == 1
-    time.sleep(1.05)
+    now[0] += 5.0
     store.for_user("12347")
     assert reads.count("meta#pointer") == 2
 

@@ -81,3 +81,21 @@ def test_decide_takes_the_bars_from_the_settings_and_k_from_the_evaluation():
         refused.reason
         == "ndcg@5 0.2000 is more than 10% below the published version v0 (0.2500) on the same holdout"
     )
+
+
+def test_without_a_tolerance_any_drop_below_the_published_version_is_refused():
+    decision = gate.quality_gate({"ndcg@10": 0.199}, {"ndcg@10": 0.1}, 10, 0.0, {"ndcg@10": 0.2})
+    assert [(c.needed, c.passed) for c in decision.checks] == [(0.1, True), (0.2, False)]
+
+
+def test_a_published_version_without_a_name_is_named_plainly():
+    decision = gate.quality_gate({"ndcg@10": 0.3}, {"ndcg@10": 0.1}, 10, 0.0, {"ndcg@10": 0.3}, 0.05)
+    assert [c.name for c in decision.checks] == ["beats popular by 0%", "within 5% of published"]
+
+
+def test_both_failures_are_stated_in_one_reason():
+    decision = gate.quality_gate({"ndcg@10": 0.1}, {"ndcg@10": 0.2}, 10, 0.0, {"ndcg@10": 0.4}, 0.1, "v1")
+    assert decision.reason == (
+        "ndcg@10 0.1000 does not beat the popularity baseline 0.2000 by the required 0%; "
+        "ndcg@10 0.1000 is more than 10% below the published version v1 (0.4000) on the same holdout"
+    )

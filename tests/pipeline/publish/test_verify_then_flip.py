@@ -6,12 +6,14 @@ back) must leave readers on the old version, the new one unpublished, and nothin
 
 from __future__ import annotations
 
+import time
+
 import boto3
 import pytest
 from botocore.awsrequest import AWSResponse
 
 from pipeline.errors import PublishError
-from pipeline.publish import registry, writer
+from pipeline.publish import dynamo, registry, writer
 from tests.pipeline.publish.fixtures import make_precomputed, pointer_version, run_publish
 
 
@@ -62,3 +64,25 @@ def test_rows_acknowledged_but_not_stored_leave_the_pointer_on_the_served_versio
         run_publish(client, table_name, "v2", served_v1, keep_versions=1)
     assert len(calls) >= 2
     assert_still_serving_v1(dynamodb, table_name)
+
+
+def test_a_verified_version_is_marked_published_with_its_rows_and_the_time_of_the_flip(dynamodb, table_name):
+    pre = make_precomputed(users=12, items=6, k=3, seed=3)
+    before = time.time()
+    run_publish(dynamodb, table_name, "v1", pre)
+    after = time.time()
+    entry = registry.registry_entry(dynamodb, table_name, "v1")
+    assert entry is not None and (entry.status, entry.rows_done) == ("published", pre.n_rows)
+    assert entry.published_at is not None
+    assert before - 1e-6 <= entry.published_at <= after + 1e-6  # to the microsecond, not the second
+
+
+def test_a_failed_read_back_names_how_many_rows_are_missing_and_the_first_three(dynamodb, table_name):
+    dynamo.check_table(dynamodb, table_name, create=True)
+    pks = [f"user#u{n}" for n in range(5)]
+    with pytest.raises(PublishError) as err:
+        writer.verify_version(dynamodb, table_name, "v9", written=0, expected=0, pks=pks)
+    assert str(err.value) == (
+        f"version v9: 5 of 5 sampled rows cannot be read back from table {table_name} "
+        "(e.g. ['user#u0', 'user#u1', 'user#u2']); the pointer was not flipped"
+    )
