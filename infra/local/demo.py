@@ -15,11 +15,14 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
+import boto3
 import httpx
 import pandas as pd
 
+import contract
 from infra.local import SAMPLE
 from infra.local.aws import LocalAWS, answers, environment, free_port
+from infra.local.impressions import read_impressions, wire_impressions
 from pipeline.data import warehouse
 from pipeline.flow import nightly
 from pipeline.settings import PipelineSettings, load_settings
@@ -89,6 +92,25 @@ def print_answer(answer: dict, names: pd.Series, k: int) -> None:
         print(f"  {rank:>2}. {item['item_id']:<8} {name:<40.40} score {item['score']:.3f}")
 
 
+IMPRESSION_BUCKET = "recs-demo"
+IMPRESSION_LOG_GROUP = "/aws/lambda/recs-demo-api"
+
+
+def impression_log() -> dict[str, str]:
+    """The local impression path (log group, Firehose, bucket) made, and the API's settings for it."""
+    boto3.client("s3").create_bucket(Bucket=IMPRESSION_BUCKET)
+    wire_impressions(boto3.session.Session(), IMPRESSION_LOG_GROUP, IMPRESSION_BUCKET)
+    return {"RECS_IMPRESSIONS": "log_group", "RECS_IMPRESSIONS_LOG_GROUP": IMPRESSION_LOG_GROUP}
+
+
+def logged_answers(expected: int, seconds: float = 20.0) -> int:
+    """How many answers reached the impression bucket, waiting (polled) for ``expected`` of them."""
+    s3, deadline = boto3.client("s3"), time.monotonic() + seconds
+    while (found := len(read_impressions(s3, IMPRESSION_BUCKET))) < expected and time.monotonic() < deadline:
+        time.sleep(0.25)
+    return found
+
+
 def run_demo(workdir: Path = Path("var/demo"), k: int = 5) -> None:
     shutil.rmtree(workdir, ignore_errors=True)
     names = pd.read_csv(SAMPLE / "items.csv", dtype=str).set_index("item_id")["name"]
@@ -117,13 +139,18 @@ def run_demo(workdir: Path = Path("var/demo"), k: int = 5) -> None:
                 f"{name} {seconds:.1f}" for name, seconds in stage_seconds(state.state_details.flow_run_id)
             )
         )
-        api_env = {**aws.environment(), "RECS_TABLE_NAME": settings.table_name}
+        api_env = {**aws.environment(), "RECS_TABLE_NAME": settings.table_name, **impression_log()}
         with serve_api(api_env) as base_url:
             print(f"\nAPI on {base_url}; asking for the top {k} of four users:")
-            for user_id in example_users(settings):
+            users = example_users(settings)
+            for user_id in users:
                 response = httpx.get(f"{base_url}/v1/users/{user_id}/recommendations", params={"k": k})
                 response.raise_for_status()
                 print_answer(response.json(), names, k)
+            logged = logged_answers(len(users))
+        where = f"s3://{IMPRESSION_BUCKET}/{contract.IMPRESSIONS_PREFIX}"
+        print(f"\nimpression log: {logged} answers in {where} (log group -> Firehose -> S3, as on AWS),")
+        print("  what `recs feedback` joins with the events that follow")
     print("\nlocal AWS and API stopped.")
     print(next_steps(workdir))
 
