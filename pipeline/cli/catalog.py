@@ -45,11 +45,7 @@ def cmd_catalog(args: argparse.Namespace) -> int:
             args.max_bad_fraction if args.max_bad_fraction is not None else settings.max_bad_fraction,
             s3_client=lambda: aws.client("s3", settings),
         )
-    summary = report.as_dict()
-    if args.json:
-        common.print_json(summary)
-    else:
-        print(", ".join(f"{k}: {v}" for k, v in summary.items()))
+    common.print_summary(report.as_dict(), args.json)
     return 0
 
 

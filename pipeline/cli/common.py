@@ -10,6 +10,14 @@ def print_json(payload: dict) -> None:
     print(json.dumps(payload, default=str))
 
 
+def print_summary(summary: dict, as_json: bool) -> None:
+    """A load's report: one JSON object, or ``key: value`` pairs on one line."""
+    if as_json:
+        print_json(summary)
+    else:
+        print(", ".join(f"{k}: {v}" for k, v in summary.items()))
+
+
 def settings(args: argparse.Namespace, **overrides):
     """The settings of ``--config`` (and the environment), with ``--map`` added to the column map."""
     from pipeline.data.ingest import parse_column_map

@@ -62,11 +62,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
             on_changed_file=settings.on_changed_file,
             log_shape=LogShape.from_settings(settings),
         )
-    summary = report.as_dict()
-    if args.json:
-        common.print_json(summary)
-    else:
-        print(", ".join(f"{k}: {v}" for k, v in summary.items()))
+    common.print_summary(report.as_dict(), args.json)
     return 0
 
 
