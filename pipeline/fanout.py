@@ -36,6 +36,21 @@ from pipeline.publish import writer
 from pipeline.settings import PipelineSettings
 
 
+class Inputs:
+    """What the subflow scores: the model, the interactions, the seen matrix and each user's segment.
+
+    One object with ``__slots__`` rather than four parameters: Prefect JSON-encodes a flow run's
+    parameters for its API (which refuses more than 512 KB), and would turn a segments Series of
+    100k users into a 1 MB dict and deep-copy a dataclass of matrices on the way. An object with
+    no ``__dict__`` is recorded as ``"<Inputs>"`` at once.
+    """
+
+    __slots__ = ("model", "data", "seen", "segments")
+
+    def __init__(self, model, data: Interactions, seen, segments: pd.Series | None) -> None:
+        self.model, self.data, self.seen, self.segments = model, data, seen, segments
+
+
 def task_runner(settings: PipelineSettings) -> TaskRunner:
     """The task runner ``settings.task_runner`` names, built fresh for one subflow run."""
     if settings.task_runner == "default":
@@ -130,15 +145,10 @@ def finish_publish(
 
 @flow(name="score-and-publish")
 def score_and_publish(
-    version: str,
-    model,
-    data: Interactions,
-    seen,
-    segments: pd.Series | None,
-    metrics: dict,
-    settings: PipelineSettings,
+    version: str, inputs: Inputs, metrics: dict, settings: PipelineSettings
 ) -> writer.PublishReport:
     """Score every user in shards, precompute the version's rows, publish them and flip the pointer."""
+    model, data, seen, segments = inputs.model, inputs.data, inputs.seen, inputs.segments
     ranges = shard.ranges(data.shape[0], settings.score_shards)
     parts = score_users.map(unmapped(model), unmapped(seen), unmapped(settings.k), ranges)
     pre = precompute.submit(model, data, segments, settings, parts)  # type: ignore[arg-type]  # futures

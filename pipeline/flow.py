@@ -294,6 +294,7 @@ def nightly(
     #    users are scored and rows written in shards, on the workers of the settings' task runner
     seen = load_seen(data, settings)
     segments = load_segments(data, settings)
-    published = fanout.on_runner(settings)(version, model, data, seen, segments, evaluation.overall, settings)
+    inputs = fanout.Inputs(model, data, seen, segments)
+    published = fanout.on_runner(settings)(version, inputs, evaluation.overall, settings)
     summary.published, summary.rows_published = True, published.rows_written
     return summary
