@@ -36,6 +36,32 @@ from pipeline.publish import experiments, writer
 from pipeline.settings import PipelineSettings
 
 
+class Inputs:
+    """What the subflow scores: the model, the interactions, the seen matrix and each user's segment;
+    the catalog's rules (None: every item available, no catalog) and its new items to explore.
+
+    One object with ``__slots__`` rather than four parameters: Prefect JSON-encodes a flow run's
+    parameters for its API (which refuses more than 512 KB), and would turn a segments Series of
+    100k users into a 1 MB dict and deep-copy a dataclass of matrices on the way. An object with
+    no ``__dict__`` is recorded as ``"<Inputs>"`` at once.
+    """
+
+    __slots__ = ("model", "data", "seen", "segments", "item_rules", "new")
+
+    def __init__(
+        self,
+        model,
+        data: Interactions,
+        seen,
+        segments: pd.Series | None,
+        item_rules: rules.ItemRules | None = None,
+        new: explore.NewItems = explore.NONE,
+    ) -> None:
+        self.model, self.data, self.seen, self.segments = model, data, seen, segments
+        self.item_rules = item_rules or rules.ItemRules.none(data.shape[1])
+        self.new = new
+
+
 def task_runner(settings: PipelineSettings) -> TaskRunner:
     """The task runner ``settings.task_runner`` names, built fresh for one subflow run."""
     if settings.task_runner == "default":
@@ -156,21 +182,11 @@ def canary_plan(settings: PipelineSettings) -> experiments.CanaryPlan | None:
 
 @flow(name="score-and-publish")
 def score_and_publish(
-    version: str,
-    model,
-    data: Interactions,
-    seen,
-    segments: pd.Series | None,
-    metrics: dict,
-    settings: PipelineSettings,
-    item_rules: rules.ItemRules | None = None,
-    new: explore.NewItems = explore.NONE,
+    version: str, inputs: Inputs, metrics: dict, settings: PipelineSettings
 ) -> writer.PublishReport:
-    """Score every user in shards, precompute the version's rows, publish them and flip the pointer.
-
-    ``item_rules``: the catalog's availability, categories and names (None: every item available,
-    no catalog); ``new``: the catalog's new items to offer for exploration."""
-    item_rules = item_rules or rules.ItemRules.none(data.shape[1])
+    """Score every user in shards, precompute the version's rows, publish them and flip the pointer."""
+    model, data, seen, segments = inputs.model, inputs.data, inputs.seen, inputs.segments
+    item_rules, new = inputs.item_rules, inputs.new
     ranges = shard.ranges(data.shape[0], settings.score_shards)
     depth = settings.k + settings.candidates
     parts = score_users.map(

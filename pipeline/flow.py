@@ -364,9 +364,7 @@ def nightly(
     item_rules = catalog_rules(data, settings)
     seen = load_seen(data, settings, item_rules)
     segments = load_segments(data, settings)
-    new = load_new_items(data, settings)
-    published = fanout.on_runner(settings)(
-        version, model, data, seen, segments, evaluation.overall, settings, item_rules, new
-    )
+    inputs = fanout.Inputs(model, data, seen, segments, item_rules, load_new_items(data, settings))
+    published = fanout.on_runner(settings)(version, inputs, evaluation.overall, settings)
     summary.published, summary.rows_published = True, published.rows_written
     return summary

@@ -87,7 +87,7 @@ def scored():
 
 def publish(scored, settings, version: str = "v1", return_state: bool = False):
     model, data, seen, segments = scored
-    args = (version, model, data, seen, segments, {"model": {"ndcg@10": 0.2}}, settings)
+    args = (version, fanout.Inputs(model, data, seen, segments), {"model": {"ndcg@10": 0.2}}, settings)
     return fanout.on_runner(settings)(*args, return_state=return_state)
 
 
@@ -170,6 +170,16 @@ def test_the_runner_is_the_one_the_settings_name(run_settings, dask_address):
     local = fanout.task_runner(run_settings(task_runner="dask", dask_workers=3))
     assert local.address is None and local.cluster_kwargs["n_workers"] == 3
     assert local.cluster_kwargs["processes"] is True
+
+
+def test_the_subflow_records_its_inputs_as_a_placeholder_not_their_contents(scored):
+    """The API refuses flow-run parameters over 512 KB: 100k users' segments would be 1 MB."""
+    model, data, seen, _ = scored
+    segments = pd.Series(["FR"] * 200_000)
+    encoded = fanout.score_and_publish.serialize_parameters(
+        {"inputs": fanout.Inputs(model, data, seen, segments)}
+    )
+    assert encoded == {"inputs": "<Inputs>"}
 
 
 def test_a_task_runner_the_settings_do_not_know_is_refused(run_settings):
