@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 
+import boto3
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
 
@@ -25,6 +26,8 @@ def no_credentials(monkeypatch, tmp_path):
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     monkeypatch.delenv("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", raising=False)
+    # a new process's boto3: the default session caches the credentials it found before
+    monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)
 
 
 def one_error_line(capsys) -> str:
