@@ -91,6 +91,7 @@ class SimilarQuery(BaseModel):
     include: Literal["metadata"] | None = Field(
         None,
         description="metadata: each item's name and category from the catalog (cached like the lists)",
+        examples=["metadata"],
         json_schema_extra=_without_null,
     )
 

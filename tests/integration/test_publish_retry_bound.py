@@ -1,6 +1,7 @@
 """``publish_max_attempts`` bounds the HTTP requests of a batch, with the client the flow really uses.
 
-The flow's ``publish_version`` task builds its DynamoDB client with ``pipeline.aws.client``; here
+The flow's ``publish_version`` task (``pipeline.fanout``) builds its DynamoDB client with
+``pipeline.aws.client``; here
 that production client gets botocore hooks that count every HTTP request BatchWriteItem sends
 (``before-send`` fires once per request, botocore's own retries included) and, for the throttled
 runs, answer each one 400 ``ProvisionedThroughputExceededException`` instead of moto.
@@ -11,7 +12,7 @@ from __future__ import annotations
 import pytest
 
 import contract
-from pipeline import aws, flow
+from pipeline import aws, fanout
 from pipeline.errors import PublishError
 from pipeline.publish import dynamo
 from tests.lambda_api.faults import throttle
@@ -35,7 +36,7 @@ def production_client(monkeypatch):
             throttle(client, operation="BatchWriteItem")
         return client
 
-    monkeypatch.setattr(flow.aws, "client", counted)
+    monkeypatch.setattr(fanout.aws, "client", counted)
     return sent, throttled
 
 
@@ -50,7 +51,7 @@ def test_endless_throttling_makes_at_most_publish_max_attempts_requests_per_batc
     assert pre.n_rows <= dynamo.BATCH_SIZE
     throttled.append(True)
     with pytest.raises(PublishError, match=f"after {max_attempts} attempts .*ProvisionedThroughputExceeded"):
-        flow.publish_version.fn("v1", pre, {}, settings)
+        fanout.publish_version.fn("v1", pre, {}, settings)
     assert len(sent) == max_attempts
     assert pointer_version(dynamodb, settings.table_name) is None
 
@@ -61,7 +62,7 @@ def test_without_faults_each_batch_is_one_request_and_the_rows_are_in(
     sent, _ = production_client
     settings = run_settings(publish_max_attempts=2, publish_workers=1)
     pre = make_precomputed(users=40, items=20, k=3)  # 40 + 20 + 2 rows: three batches
-    report = flow.publish_version.fn("v1", pre, {}, settings)
+    report = fanout.publish_version.fn("v1", pre, {}, settings)
     assert (report.rows_written, len(sent)) == (pre.n_rows, -(-pre.n_rows // dynamo.BATCH_SIZE))
     assert pointer_version(dynamodb, settings.table_name) == "v1"
     pointer = dynamodb.get_item(TableName=settings.table_name, Key=contract.POINTER_KEY)["Item"]

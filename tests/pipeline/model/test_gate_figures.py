@@ -69,13 +69,13 @@ def test_decide_takes_the_bars_from_the_settings_and_k_from_the_evaluation():
         },
     )
     settings = PipelineSettings(table_name="t-gate", min_lift_over_popular=0.5, max_drop_vs_published=0.25)
-    decision = gate.decide(evaluation, settings, "v0")
+    decision = gate.headline_gate(evaluation, settings, "v0")  # decide's first checks
     assert [(c.needed, c.passed) for c in decision.checks] == [
         (pytest.approx(0.15), True),
         (pytest.approx(0.1875), True),
     ]
     stricter = settings.model_copy(update={"max_drop_vs_published": 0.1})
-    refused = gate.decide(evaluation, stricter, "v0")
+    refused = gate.headline_gate(evaluation, stricter, "v0")
     assert not refused.passed
     assert (
         refused.reason
