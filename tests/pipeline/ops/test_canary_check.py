@@ -34,12 +34,14 @@ def _iso(at: float) -> str:
 
 def _users_act(con, tmp_path, running, users: int, ctr: dict[str, float]) -> None:
     """``users`` users, each shown 5 answers of their arm after the canary started; each answer's
-    first item viewed (with its rec_id) at the arm's rate in ``ctr``, by a fixed pattern over users
-    and answers (arms of equal rates are alike, not alike by chance)."""
-    imps, events = [], []
+    first item viewed (with its rec_id) at the arm's rate in ``ctr``, by a fixed pattern over each
+    arm's users in turn (arms of equal rates are alike by construction, not alike by chance: the
+    experiment's salt is random, so which users land in which arm is too)."""
+    imps, events, turn = [], [], {"control": 0, "treatment": 0}
     for u in range(users):
         user = f"user#{u}/é"
         arm = running.arm_of(user)
+        j, turn[arm] = turn[arm], turn[arm] + 1
         for n in range(5):
             at = running.started_at + 3600 * (1 + n) + u
             rec_id = f"{user}-{n}"
@@ -48,7 +50,7 @@ def _users_act(con, tmp_path, running, users: int, ctr: dict[str, float]) -> Non
                 "version": running.version_of(arm), "experiment": running.name, "arm": arm,
                 "source": "personal", "items": ["a", "b", "c"],
             })  # fmt: skip
-            if (u * 37 + n * 11) % 100 < ctr[arm] * 100:
+            if (j * 37 + n * 11) % 100 < ctr[arm] * 100:
                 events.append({"user_id": user, "item_id": "a", "event_type": "view", "ts": _iso(at + 60),
                                "rec_id": rec_id})  # fmt: skip
     ingest_impressions(con, [put(tmp_path / "imp.jsonl", json_lines(imps))])
