@@ -75,7 +75,10 @@ def ingest_events(
 @task(**network_task)
 def measure_online(settings: PipelineSettings) -> online.FeedbackResult | None:
     """The impression log (``impressions_uri``) loaded and joined with the events: online metrics."""
-    result = online.nightly_step(settings, lambda: aws.client("s3", settings))
+    if settings.impressions_uri is None:
+        return None
+    shares = canary.live_shares(aws.client("dynamodb", settings), settings.table_name)
+    result = online.nightly_step(settings, lambda: aws.client("s3", settings), shares)
     if result is not None:
         create_table_artifact(key="online-metrics", table=online.table_rows(result), description="Online")
     return result

@@ -88,12 +88,15 @@ def require_impressions(con: duckdb.DuckDBPyConnection, warehouse: object) -> No
         )
 
 
-def nightly_step(settings: PipelineSettings, s3_client: Callable[[], object]) -> FeedbackResult | None:
-    """The nightly's feedback: None when ``impressions_uri`` is not set."""
+def nightly_step(
+    settings: PipelineSettings, s3_client: Callable[[], object], shares: dict[str, float] | None = None
+) -> FeedbackResult | None:
+    """The nightly's feedback: None when ``impressions_uri`` is not set. ``shares``: the treatment
+    share of each experiment the table knows, for the sample-ratio checks."""
     if settings.impressions_uri is None:
         return None
     with warehouse.connect(settings.warehouse) as con:
-        return load_and_measure(con, settings, [settings.impressions_uri], s3_client)
+        return load_and_measure(con, settings, [settings.impressions_uri], s3_client, shares=shares)
 
 
 def save(directory: Path, result: FeedbackResult | None) -> Path | None:

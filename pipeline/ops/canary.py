@@ -21,10 +21,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import duckdb
+from botocore.exceptions import ClientError
 
 import contract
 from pipeline.feedback import canary, metrics, stats
-from pipeline.publish import experiments
+from pipeline.publish import experiments, registry
 from pipeline.settings import PipelineSettings
 
 DAY = 86400.0
@@ -76,6 +77,18 @@ def decide(
     arms = stats.arm_samples(units, experiment.name, settings.online_test.metric)
     look, elapsed = look_of(experiment, now)
     return canary.canary_decision(arms["control"], arms["treatment"], elapsed, look, settings.online_test)
+
+
+def live_shares(client, table: str) -> dict[str, float]:
+    """The treatment share of the table's current (or last) experiment, by name, for the feedback's
+    sample-ratio check; empty when there is none, or no table yet (a first run)."""
+    try:
+        found = registry.current_experiment(client, table)
+    except ClientError as err:
+        if err.response["Error"]["Code"] == "ResourceNotFoundException":
+            return {}
+        raise
+    return {found.name: found.share} if found else {}
 
 
 def check(

@@ -114,6 +114,13 @@ def test_nothing_to_check_without_a_running_canary(dynamodb, table, tmp_path):
     assert registry.current_experiment(dynamodb, table).running  # a plain A/B test is left alone
 
 
+def test_the_live_experiments_share_reaches_the_sample_ratio_check(dynamodb, table, table_name):
+    assert canary.live_shares(dynamodb, table) == {}
+    started = experiments.start(dynamodb, table, "v2", "v1", 0.3, "tuned", hours=24)
+    assert canary.live_shares(dynamodb, table) == {"tuned": 0.3} == {started.name: started.share}
+    assert canary.live_shares(dynamodb, table_name + "-never-made") == {}  # a first run: no table yet
+
+
 def test_looks_are_days_of_the_canarys_life():
     running = type("E", (), {"name": "c", "started_at": 1000.0, "ends_at": 1000.0 + 2 * DAY})()
     assert canary.look_of(running, 1000.0 + 5) == (1, pytest.approx(5 / (2 * DAY)))
