@@ -7,10 +7,11 @@ roll back a canary that is no worse at most ``online_test.alpha`` of the time);
 ``pipeline.publish.experiments`` moves the pointer. This module only joins them, for ``recs
 experiment check`` and the nightly.
 
-A look is a day of the canary's life: the first day is look 1, the second look 2, and so on.
-Checks within one day are the same look, so checking more often than daily spends no more of the
-alpha than the nightly's own looks (an hourly cron is safe); a look before the horizon rolls back
-only on strong evidence, and the look at or past the horizon promotes unless the canary is worse.
+A look is a day of the canary's life: the first day is look 1, the second look 2, and so on, so
+``canary_max_looks`` counts days and the alpha bound holds for one check a day (the nightly's).
+Checking more often tests the same look again on more data, which that bound does not cover. A
+look before the horizon rolls back only on strong evidence; the look at or past the horizon
+promotes unless the canary is worse.
 """
 
 from __future__ import annotations
