@@ -41,7 +41,7 @@ from functools import partial
 from typing import Any
 
 import contract
-from benchmarks import api_rules, print_records
+from benchmarks import api_impressions, api_rules, print_records
 from infra.local.aws import LocalAWS, answers, environment, free_port
 
 K = 20
@@ -213,81 +213,6 @@ def handler_stages(aws: LocalAWS, table: str, users: int, invocations: int) -> l
     return records
 
 
-@contextmanager
-def _stdout_to_a_drained_pipe():
-    """stdout as Lambda's runtime gives it: a pipe that another process drains (here ``cat``).
-
-    Not a thread of this process: its reads would compete for the GIL with the handler it measures.
-    """
-    import contextlib
-
-    drain = subprocess.Popen(["cat"], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
-    assert drain.stdin is not None
-    with contextlib.redirect_stdout(drain.stdin):
-        yield
-    drain.stdin.close()
-    drain.wait(timeout=10)
-
-
-def impression_stages(aws: LocalAWS, table: str, invocations: int) -> list[dict]:
-    """Warm hits with the impression record on, next to the same hits with it off, interleaved:
-    ``stdout`` (Lambda: one flushed line on a pipe another process drains) and, in a pair of its
-    own, ``log_group`` (local: a queue that a thread sends to moto's log group, whose subscription
-    carries it through Firehose to S3). A process runs one sink, so each is timed next to ``off`` alone."""
-    import boto3
-
-    from infra.local.impressions import wire_impressions
-
-    session = boto3.session.Session(region_name=aws.region)
-    bucket = f"recs-bench-imp-{uuid.uuid4().hex[:8]}"
-    session.client("s3").create_bucket(Bucket=bucket)
-    group = wire_impressions(session, f"/aws/lambda/{table}", bucket).log_group
-    with _stdout_to_a_drained_pipe():
-        on, off, _ = _hits_with_and_without(aws, table, invocations, "stdout", group)
-    records = [_record("api hit, impressions on stdout vs off", on, off, target_ratio=1.05)]
-    on, off, shipped = _hits_with_and_without(aws, table, invocations, "log_group", group)
-    records.append(
-        _record("api hit, impressions to a log group vs off", on, off, target_ratio=1.05,
-                records_sent=shipped.get("sent"), records_dropped=shipped.get("dropped"))
-    )  # fmt: skip
-    return records
-
-
-def _hits_with_and_without(
-    aws: LocalAWS, table: str, invocations: int, sink: str, group: str
-) -> tuple[list[float], list[float], dict]:
-    """Per-call seconds of warm hits with ``sink``, and with impressions off, interleaved."""
-    from mangum import Mangum
-
-    from lambda_api.app import create_app
-    from lambda_api.settings import ApiSettings
-
-    base: dict[str, Any] = {
-        "table_name": table,
-        "aws_endpoint_url": aws.endpoint_url,
-        "aws_region": aws.region,
-    }
-    apps = {
-        name: create_app(
-            ApiSettings(**base, **PATIENT_DYNAMODB, impressions=name, impressions_log_group=group)
-        )
-        for name in (sink, "off")
-    }
-    handlers = {name: Mangum(app, lifespan="off") for name, app in apps.items()}
-    hot = [_user_event(n) for n in range(50)]
-    for handler in handlers.values():
-        for event in hot:
-            assert handler(event, NO_CONTEXT)["statusCode"] == 200
-    samples: dict[str, list[float]] = {name: [] for name in handlers}
-    for i in range(invocations):  # interleaved, so both see the same load
-        for name, handler in handlers.items():
-            samples[name].append(_timed(partial(handler, hot[i % len(hot)], NO_CONTEXT)))
-    impressions = apps[sink].state.runtime.impressions
-    impressions.flush()
-    stats = getattr(impressions, "stats", None)
-    return samples[sink], samples["off"], vars(stats) if stats else {}
-
-
 def _fresh_python(code: str, env: dict | None = None) -> dict:
     out = subprocess.run(
         [sys.executable, "-c", code],
@@ -438,7 +363,7 @@ def run(
         client = boto3.client("dynamodb", endpoint_url=aws.endpoint_url, region_name=aws.region)
         _publish(client, table, users, "v1")
         records = handler_stages(aws, table, users, invocations)
-        records += impression_stages(aws, table, invocations)
+        records += api_impressions.impression_stages(aws, table, invocations)
         records += cold_stages(aws, table, cold_runs)
         records += http_stage(aws, table, requests, concurrency, users)
         records += api_rules.rules_stage(aws, users, invocations)
