@@ -28,10 +28,12 @@ CREATE TABLE IF NOT EXISTS raw_events (
     country     VARCHAR,
     file_id     INTEGER NOT NULL,   -- the manifest row of the file it came from
     source_row  BIGINT NOT NULL,
-    rec_id      VARCHAR             -- the answer (its rec_id) the event followed, when the log says
+    rec_id      VARCHAR,            -- the answer (its rec_id) the event followed, when the log says
+    weight      DOUBLE              -- an optional weight (or rating), multiplying its event type's
 );
--- a warehouse made before the column existed gains it (NULL for its old rows)
+-- a warehouse made before a column existed gains it (NULL for its old rows), so it reads like a new one
 ALTER TABLE raw_events ADD COLUMN IF NOT EXISTS rec_id VARCHAR;
+ALTER TABLE raw_events ADD COLUMN IF NOT EXISTS weight DOUBLE;
 CREATE TABLE IF NOT EXISTS quarantine (
     source_file VARCHAR NOT NULL,
     source_row  BIGINT NOT NULL,
@@ -59,10 +61,6 @@ CREATE TABLE IF NOT EXISTS item_ids (
     first_seen  TIMESTAMP NOT NULL
 );
 """
-
-# an optional numeric weight (or rating) per event, multiplying its event type's weight; added to
-# warehouses made before it, so that a kept warehouse reads like a new one
-WEIGHT_COLUMN = "ALTER TABLE raw_events ADD COLUMN IF NOT EXISTS weight DOUBLE"
 
 # new ids (in raw_events, not yet in the map) get the next indices, in sorted id order
 EXTEND_ID_MAP = """
@@ -96,7 +94,6 @@ def connect(path: Location | str, read_only: bool = False) -> duckdb.DuckDBPyCon
     path.parent.mkdir(parents=True, exist_ok=True)
     con = in_utc(duckdb.connect(str(path)))
     con.execute(SCHEMA)
-    con.execute(WEIGHT_COLUMN)
     return con
 
 
