@@ -127,11 +127,13 @@ def keep_served_alive(settings: PipelineSettings) -> list[expiry.Extended]:
     )
 
 
-@task(**task_defaults)
+@task(**network_task)
 def plan_run(
     settings: PipelineSettings, ingested: IngestReport, data: Interactions, served: Served, force: bool
 ) -> plan.RunPlan:
-    """Whether to train and publish, given what changed since the served version."""
+    """Whether to train and publish, given what changed since the served version and whether an
+    experiment is running."""
+    running = plan.running_experiment(aws.client("dynamodb", settings), settings.table_name)
     return plan.plan_run(
         len(ingested.files_loaded),
         data.fingerprint(),
@@ -140,6 +142,7 @@ def plan_run(
         served.meta,
         settings.on_empty_day,
         force,
+        running,
     )
 
 

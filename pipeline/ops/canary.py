@@ -22,10 +22,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import duckdb
-from botocore.exceptions import ClientError
 
 import contract
 from pipeline.feedback import canary, metrics, stats
+from pipeline.ops import plan
 from pipeline.publish import experiments, registry
 from pipeline.settings import PipelineSettings
 
@@ -83,12 +83,7 @@ def decide(
 def live_shares(client, table: str) -> dict[str, float]:
     """The treatment share of the table's current (or last) experiment, by name, for the feedback's
     sample-ratio check; empty when there is none, or no table yet (a first run)."""
-    try:
-        found = registry.current_experiment(client, table)
-    except ClientError as err:
-        if err.response["Error"]["Code"] == "ResourceNotFoundException":
-            return {}
-        raise
+    found = plan.unless_no_table(registry.current_experiment, client, table)
     return {found.name: found.share} if found else {}
 
 

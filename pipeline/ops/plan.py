@@ -3,22 +3,29 @@
 - what a re-run or an empty day does: a model of the same data and parameters as the one being
   served is neither trained again (``on_empty_day = "skip"``) nor published twice, unless forced;
 - which files a run reads: ``{run_date}`` in an event path becomes the run's date;
-- which version is served, and its artifact's meta (what the candidate is compared with).
+- which version is served, and its artifact's meta (what the candidate is compared with);
+- that nothing is published while an experiment runs: its arms are what users are served, and its
+  stop is what moves them (a run still trains, measures and keeps the model as an artifact).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Any, TypeVar
 
 from botocore.exceptions import ClientError
 
+import contract
 from pipeline.errors import PipelineError
 from pipeline.model import artifact
 from pipeline.model.artifact import ArtifactMeta
 from pipeline.publish import registry
 from pipeline.settings import ALSParams
 from pipeline.storage import Location
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -30,13 +37,24 @@ class RunPlan:
 
 def served_version(client, table: str) -> str | None:
     """The version the table's pointer names, or None (no table or nothing published yet)."""
+    pointer = unless_no_table(registry.current_pointer, client, table)
+    return pointer.version if pointer else None
+
+
+def running_experiment(client, table: str) -> contract.Experiment | None:
+    """The experiment running in the table, or None (none runs, or no table yet)."""
+    found = unless_no_table(registry.current_experiment, client, table)
+    return found if found is not None and found.running else None
+
+
+def unless_no_table(read: Callable[[Any, str], T | None], client, table: str) -> T | None:
+    """``read(client, table)``, or None when the table does not exist yet (a first run)."""
     try:
-        pointer = registry.current_pointer(client, table)
+        return read(client, table)
     except ClientError as err:
         if err.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
             return None
         raise
-    return pointer.version if pointer else None
 
 
 def served_model(artifacts_dir: Location, version: str | None) -> ArtifactMeta | None:
@@ -57,12 +75,22 @@ def plan_run(
     served: ArtifactMeta | None,
     on_empty_day: str,
     force: bool,
+    running: contract.Experiment | None = None,
 ) -> RunPlan:
     """Train and publish, unless the served model was made from the same data and parameters.
 
     ``on_empty_day = "retrain"`` still trains and measures such a model (a fresh report), but it is
-    not published a second time; ``force`` trains and publishes whatever happens.
+    not published a second time; ``force`` trains and publishes whatever happens, except while an
+    experiment runs (``running``): then the model is trained and kept, never published.
     """
+    if running is not None and running.running:
+        return RunPlan(
+            True,
+            False,
+            f"{running.kind} {running.name} is running (control {running.control}, treatment "
+            f"{running.treatment}): the new model is kept as an artifact, not published; stop the "
+            "experiment to publish again (recs experiment stop)",
+        )
     if force:
         return RunPlan(True, True, "forced: train and publish")
     if served_version is None:

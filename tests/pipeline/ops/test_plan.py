@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 
 import pytest
 
+import contract
 from pipeline.errors import PipelineError
 from pipeline.ops import plan
 from pipeline.settings import ALSParams
@@ -37,6 +39,17 @@ def test_plan_run(new_files, fingerprint, params, version, served, policy, force
     decided = plan.plan_run(new_files, fingerprint, params, version, served, policy, force)
     assert (decided.train, decided.publish) == expected[:2]
     assert expected[2] in decided.reason
+
+
+@pytest.mark.parametrize("force", [False, True])
+def test_nothing_is_published_while_an_experiment_runs_even_forced(force):
+    running = contract.Experiment("ab-1", "v1", "v2", 0.5, "salt", started_at=1.0e9)
+    decided = plan.plan_run(3, "fp2", EIGHT, "v1", SERVED, "skip", force, running)
+    assert (decided.train, decided.publish) == (True, False)
+    assert "experiment ab-1 is running (control v1, treatment v2)" in decided.reason
+    assert "recs experiment stop" in decided.reason
+    stopped = replace(running, status="stopped", stopped_at=1.0e9 + 60)
+    assert plan.plan_run(3, "fp2", EIGHT, "v1", SERVED, "skip", force, stopped).publish
 
 
 def test_run_date_fills_the_event_path():
