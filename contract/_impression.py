@@ -17,14 +17,13 @@ back (from the stack's bucket, under ``impressions/``) and joins them with what 
     items        [str]                the listed item ids, in rank order
 
 On AWS the line is the message of a CloudWatch Logs event, and reaches S3 through a subscription
-filter and Firehose, in the CloudWatch Logs envelope (gzipped JSON, ``logEvents[].message``);
-``records_of_envelope`` reads one such object back. Lines of the log group that are not
-impressions (Lambda's own START/END/REPORT lines, warnings) are skipped there.
+filter and Firehose, in the CloudWatch Logs envelope (gzipped JSON, ``logEvents[].message``).
+This module only writes records; the one reader, which checks every field and quarantines what
+breaks a rule, is the feedback side's (``pipeline.feedback.records.parse_object``).
 """
 
 from __future__ import annotations
 
-import gzip
 import json
 import time
 from collections.abc import Iterable
@@ -105,52 +104,3 @@ def impression_line(
             "version": version, "experiment": experiment, "arm": arm, "source": source, "items": list(items),
         }
     )  # fmt: skip
-
-
-def decode_impression(line: str) -> Impression:
-    """A record from its JSON line; ValueError naming the field when one is missing or mistyped."""
-    values = json.loads(line)
-    if not isinstance(values, dict):
-        raise ValueError(f"an impression must be a JSON object, got {type(values).__name__}")
-    missing = [name for name in IMPRESSION_FIELDS if name not in values]
-    if missing:
-        raise ValueError(f"impression {str(values.get('rec_id'))[:40]!r} lacks the fields {missing}")
-    for name in ("rec_id", "ts", "version", "source"):
-        if not isinstance(values[name], str):
-            raise ValueError(f"impression field {name} must be a string, got {values[name]!r:.40}")
-    if values["route"] not in ("user", "similar"):
-        raise ValueError(f"impression field route must be 'user' or 'similar', got {values['route']!r:.40}")
-    if values["arm"] not in ("control", "treatment", None):
-        arm = f"{values['arm']!r:.40}"
-        raise ValueError(f"impression field arm must be control, treatment or null, got {arm}")
-    items = values["items"]
-    if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
-        raise ValueError("impression field items must be a list of item id strings")
-    return Impression(**{**{n: values[n] for n in IMPRESSION_FIELDS}, "items": tuple(items)})
-
-
-def is_impression_line(message: str) -> bool:
-    """Whether a log line is an impression record (what the subscription filter selects)."""
-    return message.startswith('{"rec_id":')
-
-
-def records_of_envelope(body: bytes) -> list[Impression]:
-    """The impressions in one object Firehose wrote from a CloudWatch Logs subscription.
-
-    The object holds one or more gzipped envelopes (Firehose concatenates them); each is a JSON
-    object whose ``logEvents[].message`` are log lines. ``CONTROL_MESSAGE`` envelopes (the
-    subscription's own probe) and lines that are not impressions are skipped.
-    """
-    text = gzip.decompress(body).decode("utf-8")
-    decoder, found, at = json.JSONDecoder(), [], 0
-    while at < len(text):
-        if text[at].isspace():
-            at += 1
-            continue
-        envelope, at = decoder.raw_decode(text, at)
-        if envelope.get("messageType") != "DATA_MESSAGE":
-            continue
-        found += [
-            decode_impression(e["message"]) for e in envelope["logEvents"] if is_impression_line(e["message"])
-        ]
-    return found

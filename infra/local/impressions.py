@@ -6,7 +6,7 @@ same two resources through the API, named and configured as the template names t
 log group on, moto then carries the API's records exactly as AWS does: each ``PutLogEvents``
 reaches the stream, which writes the gzipped CloudWatch Logs envelope under ``impressions/``.
 (moto does not apply the filter pattern, so Lambda's own lines would land too; readers skip
-whatever is not an impression, ``contract.records_of_envelope``.)
+whatever is not an impression, ``pipeline.feedback.records.parse_object``.)
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import contract
+from pipeline.feedback import records
 
 FILTER_PATTERN = "{ $.rec_id = * }"  # the template's: only the API's JSON lines with a rec_id
 LOCAL_ROLE = "arn:aws:iam::123456789012:role/recs-local-impressions"  # moto checks no role
@@ -54,13 +55,18 @@ def wire_impressions(session, log_group: str, bucket: str, stream_name: str | No
     return ImpressionPath(log_group, stream_name, bucket)
 
 
-def read_impressions(s3, bucket: str) -> list[contract.Impression]:
-    """Every impression under the bucket's ``impressions/``, in key order."""
-    found: list[contract.Impression] = []
+def read_impressions(s3, bucket: str) -> list[records.Impression]:
+    """Every impression under the bucket's ``impressions/``, in key order; ``ValueError`` naming the
+    object and the rule when one holds a record that breaks it (this reader is for local checks:
+    the nightly quarantines such records instead)."""
+    found: list[records.Impression] = []
     for page in s3.get_paginator("list_objects_v2").paginate(
         Bucket=bucket, Prefix=contract.IMPRESSIONS_PREFIX
     ):
         for obj in page.get("Contents", []):
             body = s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read()
-            found += contract.records_of_envelope(body)
+            parsed = records.parse_object(body)
+            if parsed.bad:
+                raise ValueError(f"s3://{bucket}/{obj['Key']}: {parsed.bad[0].reason}")
+            found += parsed.records
     return found

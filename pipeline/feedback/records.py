@@ -1,4 +1,6 @@
 """Impression records: the bytes of one log object read into typed records, each bad one with its reason.
+The one reader of what ``contract``'s impression writer writes (the nightly, ``recs feedback``,
+the local tools and the tests all read through ``parse_object``).
 
 The serving side writes one record per answer (``Impression``'s fields). They reach the bucket in
 one of two shapes, told apart by their bytes, not their names:
@@ -21,11 +23,12 @@ import json
 import zlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import get_args
 
 import contract
 
-ROUTES = ("user", "similar")
-ARMS = ("control", "treatment")
+ROUTES: tuple[str, ...] = get_args(contract.Route)  # the writer's, so that the two never drift
+ARMS: tuple[str, ...] = contract.ARMS
 MAX_REC_ID = 128  # the API makes 32 hex characters; anything far longer was not made by it
 MAX_ITEMS = 1000
 MAX_RAW = 2000  # characters of a bad record kept in quarantine

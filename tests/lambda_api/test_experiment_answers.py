@@ -7,6 +7,7 @@ import time
 import pytest
 
 import contract
+from pipeline.feedback import records
 from tests.lambda_api.api_fixtures import USERS, create_table, put_version
 
 TREATED_POPULAR = {"global": (("T1", "T2", "T3", "T4", "T5"), (0.5, 0.4, 0.3, 0.2, 0.1))}
@@ -42,8 +43,8 @@ def test_unknown_users_get_the_popular_list_of_their_arms_version(app_for, ab_ta
                 experiment.version_of(arm),
             )
             assert (body["source"], body["items"][0]["item_id"]) == ("fallback", first)
-    records = [contract.decode_impression(line) for line in capsys.readouterr().out.splitlines()]
-    assert [(r.experiment, r.arm, r.version) for r in records] == [("ab", "treatment", "v2")] * 3 + [
+    parsed = records.parse_object(capsys.readouterr().out.encode())
+    assert [(r.experiment, r.arm, r.version) for r in parsed.records] == [("ab", "treatment", "v2")] * 3 + [
         ("ab", "control", "v1")
     ] * 3
 
