@@ -22,7 +22,7 @@ import pandas as pd
 import contract
 from infra.local import SAMPLE
 from infra.local.aws import LocalAWS, answers, environment, free_port
-from infra.local.impressions import read_impressions, wire_impressions
+from infra.local.impressions import wait_for_impressions, wire_impressions
 from pipeline.data import warehouse
 from pipeline.flow import nightly
 from pipeline.settings import PipelineSettings, load_settings
@@ -103,14 +103,6 @@ def impression_log() -> dict[str, str]:
     return {"RECS_IMPRESSIONS": "log_group", "RECS_IMPRESSIONS_LOG_GROUP": IMPRESSION_LOG_GROUP}
 
 
-def logged_answers(expected: int, seconds: float = 20.0) -> int:
-    """How many answers reached the impression bucket, waiting (polled) for ``expected`` of them."""
-    s3, deadline = boto3.client("s3"), time.monotonic() + seconds
-    while (found := len(read_impressions(s3, IMPRESSION_BUCKET))) < expected and time.monotonic() < deadline:
-        time.sleep(0.25)
-    return found
-
-
 def run_demo(workdir: Path = Path("var/demo"), k: int = 5) -> None:
     shutil.rmtree(workdir, ignore_errors=True)
     names = pd.read_csv(SAMPLE / "items.csv", dtype=str).set_index("item_id")["name"]
@@ -147,7 +139,7 @@ def run_demo(workdir: Path = Path("var/demo"), k: int = 5) -> None:
                 response = httpx.get(f"{base_url}/v1/users/{user_id}/recommendations", params={"k": k})
                 response.raise_for_status()
                 print_answer(response.json(), names, k)
-            logged = logged_answers(len(users))
+            logged = wait_for_impressions(boto3.client("s3"), IMPRESSION_BUCKET, len(users))
         where = f"s3://{IMPRESSION_BUCKET}/{contract.IMPRESSIONS_PREFIX}"
         print(f"\nimpression log: {logged} answers in {where} (log group -> Firehose -> S3, as on AWS),")
         print("  what `recs feedback` joins with the events that follow")

@@ -11,6 +11,7 @@ whatever is not an impression, ``pipeline.feedback.records.parse_object``.)
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import contract
@@ -69,4 +70,13 @@ def read_impressions(s3, bucket: str) -> list[records.Impression]:
             if parsed.bad:
                 raise ValueError(f"s3://{bucket}/{obj['Key']}: {parsed.bad[0].reason}")
             found += parsed.records
+    return found
+
+
+def wait_for_impressions(s3, bucket: str, expected: int, seconds: float = 20.0) -> int:
+    """How many answers reached the bucket, polling until ``expected`` of them did (or ``seconds``
+    passed): the API sends its queue every ``impressions_flush_seconds``."""
+    deadline = time.monotonic() + seconds
+    while (found := len(read_impressions(s3, bucket))) < expected and time.monotonic() < deadline:
+        time.sleep(0.25)
     return found

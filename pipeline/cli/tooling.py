@@ -36,7 +36,21 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_replay(args: argparse.Namespace) -> int:
     from infra.local.replay import run_replay
 
+    if args.simulate is not None:
+        return simulate(args)
     run_replay(args.events, args.days, args.config, Path(args.workdir), args.port, serve=not args.no_serve)
+    return 0
+
+
+def simulate(args: argparse.Namespace) -> int:
+    """``recs replay --simulate DAYS``: simulated users on the local AWS (infra/local/simulate.py)."""
+    from infra.local.simulate import Simulation, run_simulation
+
+    sim = Simulation(args.simulate, args.scenario, args.users, seed=args.seed, share=args.share)
+    result = run_simulation(sim, Path(args.workdir), print, args.config)
+    print(result.text())
+    if args.json:
+        common.print_json(result.as_dict())
     return 0
 
 
@@ -86,6 +100,22 @@ def register(sub: argparse._SubParsersAction) -> None:
     source = rep.add_mutually_exclusive_group()
     source.add_argument("--events", nargs="+", help="event files or directories (default: the sample)")
     source.add_argument("--days", help="a directory of daily files: one nightly run per file, in order")
+    source.add_argument(
+        "--simulate",
+        type=int,
+        metavar="DAYS",
+        help="simulated users ask the API, answer their lists and feed the nightly, for DAYS days",
+    )
+    rep.add_argument(
+        "--scenario",
+        default="experiment",
+        choices=("experiment", "canary"),
+        help="with --simulate: an A/B test of a weak and a good model, or a weak canary",
+    )
+    rep.add_argument("--users", type=int, default=1000, help="with --simulate: simulated users")
+    rep.add_argument("--share", type=float, default=0.5, help="with --simulate: the treatment's share")
+    rep.add_argument("--seed", type=int, default=0, help="with --simulate: the population's seed")
+    common.add_json(rep, "with --simulate: end with one JSON line, the days and the verdict")
     common.add_config(rep)
     rep.add_argument("--workdir", default="var/replay", help="where the replay keeps its files")
     rep.add_argument("--port", type=int, default=8000, help="the API's port on 127.0.0.1")

@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+import contract
 from pipeline.feedback.metrics import Estimate, per_user, ratio
 from pipeline.settings import OnlineTestSettings
 
@@ -83,7 +84,7 @@ class ExperimentReport:
     experiment: str
     comparisons: list[Comparison]
     sample_ratio: SampleRatio | None  # None when the treatment share is not known
-    winner: str | None  # "control" or "treatment", by the primary metric; None: no significant difference
+    winner: contract.Arm | None  # by the primary metric; None: no significant difference
     primary: str
 
     def as_dict(self) -> dict:
@@ -181,7 +182,7 @@ def experiment_report(
     return ExperimentReport(experiment, comparisons, srm, winner(primary, rule.alpha), rule.metric)
 
 
-def winner(comparison: Comparison | None, alpha: float) -> str | None:
+def winner(comparison: Comparison | None, alpha: float) -> contract.Arm | None:
     if comparison is None or not comparison.p_value < alpha:
         return None
     return "treatment" if comparison.treatment.value > comparison.control.value else "control"
