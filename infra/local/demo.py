@@ -155,5 +155,7 @@ def next_steps(workdir: Path) -> str:
         "  # a list, offline, from the artifact the demo wrote\n"
         f"  {env} .venv/bin/recs recommend 18227 --config sample_data/retail.toml\n"
         f"  # the run reports, in a browser: {workdir / 'artifacts'}/index.html\n"
-        "  # your own data: .venv/bin/recs evaluate --events YOUR_FILES... --json"
+        "  # your own data: .venv/bin/recs evaluate --events YOUR_FILES... --json\n"
+        "  # simulated users answer the lists for 3 days: an A/B test, measured by the nightly\n"
+        "  .venv/bin/recs replay --simulate 3"
     )
