@@ -22,13 +22,13 @@ def _publish(client, table: str, users: int, user_id) -> None:
     client.create_table(TableName=table, **contract.table_keys(), BillingMode="PAY_PER_REQUEST")
     expires = int(time.time()) + 86400
     ids = tuple(f"{20_000 + i}A" for i in range(ROW_ITEMS))
-    ranked = contract.RankedItems(ids, tuple(1.0 - i / ROW_ITEMS for i in range(ROW_ITEMS)))
-    cats = {"S": contract.encode_categories([CATEGORIES[i % len(CATEGORIES)] for i in range(ROW_ITEMS)])}
+    categories = tuple(CATEGORIES[i % len(CATEGORIES)] for i in range(ROW_ITEMS))
+    ranked = contract.RankedItems(ids, tuple(1.0 - i / ROW_ITEMS for i in range(ROW_ITEMS)), categories)
+    names = contract.category_table(categories)
+    client.put_item(TableName=table, Item=contract.encode_category_table("v1", names, expires))
     pks = [contract.user_pk(user_id(n)) for n in range(users)] + [contract.popular_pk()]
     for start in range(0, len(pks), 25):
-        rows = [
-            contract.encode_row(pk, "v1", ranked, expires) | {"cats": cats} for pk in pks[start : start + 25]
-        ]
+        rows = [contract.encode_row(pk, "v1", ranked, expires, names) for pk in pks[start : start + 25]]
         client.batch_write_item(RequestItems={table: [{"PutRequest": {"Item": r}} for r in rows]})
     down = contract.Availability(
         frozenset(

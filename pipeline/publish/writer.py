@@ -26,7 +26,6 @@ Any failure before step 5 leaves the pointer untouched: readers keep the old ver
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import time
 from collections.abc import Iterable, Iterator
@@ -96,14 +95,17 @@ def rows_digest(pre: Precomputed) -> str:
 # --- 3. the rows ----------------------------------------------------------------------------------
 
 
-def _lists(top: TopK, quoted_ids: np.ndarray) -> Iterator[tuple[str, str]]:
-    """Each row's ``items`` and ``scores`` JSON, as ``contract.encode_row`` writes them.
-
-    Item ids are JSON-quoted once per version rather than once per row; padding (-1) is dropped.
-    """
+def _lists(top: TopK, item_ids: np.ndarray) -> Iterator[tuple[str, str]]:
+    """Each row's ``items`` and ``scores`` text, as ``contract.encode_row`` writes them (padding, -1,
+    dropped)."""
     for ids, scores in zip(top.ids.tolist(), top.scores.tolist(), strict=True):
         keep = [i for i in ids if i >= 0]
-        yield "[" + ",".join(quoted_ids[keep].tolist()) + "]", contract.scores_json(scores[: len(keep)])
+        yield contract.ids_text(item_ids[keep].tolist()), contract.scores_text(scores[: len(keep)])
+
+
+def category_table(pre: Precomputed) -> contract.CategoryTable | None:
+    """The version's category table (``contract.CategoryTable``), None without categories."""
+    return None if pre.categories is None else contract.category_table(pre.categories.tolist())
 
 
 def version_rows(
@@ -112,24 +114,35 @@ def version_rows(
     """Every DynamoDB item of a version, in a fixed order: users, then items, then popular segments.
 
     ``part``: only the rows at these positions of that order (a shard's, or those after a resume
-    watermark), encoded without touching the rows before them.
+    watermark), encoded without touching the rows before them. The version's category table
+    (``put_category_table``) is not one of them: ``begin`` writes it before any row.
     """
     part = range(pre.n_rows) if part is None else part
     listed = pre.item_ids if pre.new_item_ids is None else np.concatenate([pre.item_ids, pre.new_item_ids])
-    quoted = np.array([json.dumps(i) for i in listed.tolist()], dtype=object)
+    listed = np.asarray(listed, dtype=object)
+    table = category_table(pre)
+    codes = None if table is None or pre.categories is None else rules.item_codes(pre.categories, table)
     for kind, lo, pks, top in _row_groups(pre, part):
-        cats = rules.row_categories(top, pre.categories) if pre.categories is not None else None
+        cats = rules.row_category_codes(top, codes) if codes is not None else None
         new = rules.row_new_items(top, len(pre.item_ids)) if pre.new_item_ids is not None else None
         about = _item_about(pre, lo, len(pks)) if kind == "item" else None
-        for pk, (items_json, scores_json) in zip(pks, _lists(top, quoted), strict=True):
-            row = contract.encode_json_row(pk, version, items_json, scores_json, expires_at)
-            if cats is not None:  # each item's category, for ?category= (contract._rules)
+        for pk, (items_text, scores_text) in zip(pks, _lists(top, listed), strict=True):
+            row = contract.encode_text_row(pk, version, items_text, scores_text, expires_at)
+            if cats is not None:  # each item's category code, for ?category= (contract._categories)
                 row[contract.CATEGORIES_ATTRIBUTE] = {"S": next(cats)}
             if new is not None and (positions := next(new)):  # items offered to explore
                 row[contract.NEW_ATTRIBUTE] = {"S": contract.encode_new(positions)}
             if about is not None:  # an item's name and category, on its own row
                 row[contract.ABOUT_ATTRIBUTE] = {"S": next(about)}
             yield row
+
+
+def put_category_table(client, table: str, version: str, pre: Precomputed, expires_at: int) -> None:
+    """Write the version's category table (when it has categories): before any of its rows, so that
+    no reader finds a row whose codes it cannot name. Idempotent: a resumed publish writes the same."""
+    categories = category_table(pre)
+    if categories is not None:
+        client.put_item(TableName=table, Item=contract.encode_category_table(version, categories, expires_at))
 
 
 def _item_about(pre: Precomputed, lo: int, n: int) -> Iterator[str] | None:
@@ -257,6 +270,8 @@ def begin(
         client, table, version, rows=pre.n_rows, k=pre.k, metrics=metrics, ttl_days=ttl_days,
         digest=rows_digest(pre), check_keys=keys,
     )  # fmt: skip
+    if start.status == "writing":
+        put_category_table(client, table, version, pre, start.expires_at)
     return Begun(start, tuple(keys))
 
 

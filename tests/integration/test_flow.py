@@ -47,12 +47,14 @@ def run(tmp_path_factory, local_aws, dynamodb, prefect_harness):
 def user_rows(run, dynamodb) -> dict[str, contract.RankedItems]:
     """Every user row of the published version, read straight from the table."""
     settings, summary = run
+    key = contract.category_table_key(summary.model_version)
+    table = contract.decode_category_table(dynamodb.get_item(TableName=settings.table_name, Key=key)["Item"])
     rows, kwargs = {}, {}
     while True:
         page = dynamodb.scan(TableName=settings.table_name, **kwargs)
         for item in page["Items"]:
             if item["pk"]["S"].startswith("user#") and item["sk"]["S"] == summary.model_version:
-                rows[item["pk"]["S"].removeprefix("user#")] = contract.decode_row(item)
+                rows[item["pk"]["S"].removeprefix("user#")] = contract.decode_row(item, table)
         if "LastEvaluatedKey" not in page:
             return rows
         kwargs = {"ExclusiveStartKey": page["LastEvaluatedKey"]}
