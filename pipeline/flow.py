@@ -276,7 +276,7 @@ def catalog_rules(data: Interactions, settings: PipelineSettings) -> rules.ItemR
 @task(**task_defaults)
 def load_seen(data: Interactions, settings: PipelineSettings, item_rules: rules.ItemRules):
     with warehouse.connect(settings.warehouse, read_only=True) as con:
-        seen = interactions.seen_matrix(con, settings.exclude_items_regex, data)
+        seen = interactions.seen_matrix(con, settings.exclude_items_regex, data, settings.seen_event_types)
     return rules.allow_repeats(seen, item_rules, settings.repeat_purchase_categories)
 
 
