@@ -38,7 +38,7 @@ import contract
 from pipeline.errors import PublishError
 from pipeline.precompute import rules
 from pipeline.precompute.recommend import Precomputed, TopK
-from pipeline.publish import experiments
+from pipeline.publish import experiments, row_sizes
 from pipeline.publish.dynamo import check_table, missing_rows, write_rows
 from pipeline.publish.registry import (
     VersionStart,
@@ -272,6 +272,7 @@ def begin(
     )  # fmt: skip
     if start.status == "writing":
         put_category_table(client, table, version, pre, start.expires_at)
+        row_sizes.check_row_sizes(version, pre, start.expires_at, version_rows)  # warns over 1 KB
     return Begun(start, tuple(keys))
 
 
