@@ -173,11 +173,13 @@ def _row_groups(pre: Precomputed, part: range) -> Iterator[tuple[str, int, list[
 
 
 def check_keys(pre: Precomputed, sample: int = VERIFY_SAMPLE, seed: int = 0) -> list[str]:
-    """The partition keys read back before a flip: every popular list and a random sample of the rest."""
+    """The partition keys read back before a flip: the category table, every popular list and a random
+    sample of the rest."""
     rng = np.random.default_rng(seed)
     users = rng.choice(len(pre.user_ids), size=min(sample // 2, len(pre.user_ids)), replace=False)
     items = rng.choice(len(pre.item_ids), size=min(sample - len(users), len(pre.item_ids)), replace=False)
     return [
+        *([contract.CATEGORY_TABLE_PK] if pre.categories is not None else []),  # the rows' codes need it
         *(contract.popular_pk(s) for s in sorted(pre.popular)),
         *(contract.user_pk(u) for u in pre.user_ids[np.sort(users)].tolist()),
         *(contract.item_pk(i) for i in pre.item_ids[np.sort(items)].tolist()),
