@@ -11,6 +11,7 @@ import uuid
 
 import numpy as np
 import pytest
+from botocore.awsrequest import AWSResponse
 from fastapi.testclient import TestClient
 
 import contract
@@ -21,6 +22,7 @@ from pipeline.publish.availability import set_availability
 from pipeline.publish.dynamo import write_rows
 from pipeline.settings import ALSParams
 from tests.lambda_api.api_fixtures import create_table
+from tests.lambda_api.faults import _Body
 from tests.model_data import synthetic_interactions
 from tests.pipeline.precompute.test_rules import precomputed
 
@@ -151,3 +153,28 @@ def test_a_version_whose_category_table_is_missing_is_refused_with_the_cause(app
     api = TestClient(app_for(name, default_k=K), raise_server_exceptions=False)
     answer = api.get(f"/v1/users/{pre.user_ids[0]}/recommendations")
     assert answer.status_code == 503
+
+
+def test_a_category_table_that_cannot_be_read_fails_the_answer_until_it_can(app_for, tables, pre):
+    app = app_for(tables[2], default_k=K, failure_backoff_seconds=0.2)
+    api = TestClient(app, raise_server_exceptions=False)
+    client = app.state.runtime.store._client
+    refused: list[int] = []
+
+    def refuse_the_table(request, **_):
+        if contract.CATEGORY_TABLE_PK.encode() in request.body:
+            refused.append(1)
+            body = b'{"__type":"com.amazonaws.dynamodb.v20120810#InternalServerError","message":"down"}'
+            return AWSResponse(request.url, 500, {"Content-Type": "application/x-amz-json-1.0"}, _Body(body))
+        return None
+
+    client.meta.events.register("before-send.dynamodb.GetItem", refuse_the_table)
+    user = pre.user_ids[0]
+    failed = api.get(f"/v1/users/{user}/recommendations", params={"category": "home"})
+    assert failed.status_code == 503 and refused  # the row came, the names of its codes did not
+    client.meta.events.unregister("before-send.dynamodb.GetItem", refuse_the_table)
+    time.sleep(0.25)
+    answer = api.get(f"/v1/users/{user}/recommendations", params={"category": "home", "include": "metadata"})
+    assert answer.status_code == 200 and answer.json()["degraded"] is False
+    named = [i["category"] for i in answer.json()["items"] if "category" in i]
+    assert named and all(c.startswith("home/") for c in named)
