@@ -10,6 +10,9 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
+from pipeline import flow
+from pipeline.data import warehouse
+from pipeline.data.ingest import ingest
 from pipeline.data.interactions import InteractionRules, load_matrix, seen_matrix
 from pipeline.model import train
 from pipeline.precompute import rules
@@ -66,3 +69,16 @@ def test_an_unknown_event_type_is_named_with_the_known_ones():
         PipelineSettings(seen_event_types=["purchase", "vieww", "purchases"])
     assert PipelineSettings(seen_event_types=["interaction"]).seen_event_types == ["interaction"]
     assert PipelineSettings().seen_event_types is None
+
+
+def test_the_nightly_builds_the_seen_items_with_the_settings_policy(tmp_path):
+    path = tmp_path / "events.parquet"
+    EVENTS.to_parquet(path, index=False)
+    with warehouse.connect(tmp_path / "w.duckdb") as con:
+        ingest(con, [path])
+        data = load_matrix(con, InteractionRules(WEIGHTS))
+    a, viewed = data.user_ids.tolist().index("a"), data.item_ids.tolist().index("viewed")
+    for types, hidden in ((None, True), (["purchase"], False)):
+        settings = PipelineSettings(warehouse=tmp_path / "w.duckdb", seen_event_types=types)
+        seen = flow.load_seen.fn(data, settings, rules.ItemRules.none(data.shape[1]))
+        assert bool(seen[a, viewed]) is hidden
