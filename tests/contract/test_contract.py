@@ -217,3 +217,17 @@ def test_unknown_users_fall_back_to_their_segment_then_the_global_list():
 def test_the_id_rule(value, problem):
     found = contract.id_problem(value)
     assert found == problem if problem is None else found.startswith(problem)
+
+
+categories = st.text(st.characters(blacklist_categories=("Cs",)), min_size=0, max_size=20)
+
+
+@given(st.lists(categories, max_size=200, unique=True), st.data())
+def test_any_categories_round_trip_through_their_codes(names, data):
+    table = contract.category_table(names)
+    row = data.draw(st.lists(st.sampled_from([None, *names]), max_size=70))
+    codes = table.codes(row)
+    assert len(codes) == table.width * len(row) and codes.isascii()
+    assert table.decode(codes, len(row)) == tuple(row)
+    stored = contract.encode_category_table("v", table, 1)
+    assert contract.decode_category_table(stored) == table
