@@ -41,6 +41,7 @@ class RunSummary:
     metrics: dict = field(default_factory=dict)
     ingest: dict = field(default_factory=dict)
     data_quality: dict = field(default_factory=dict)
+    row_sizes: dict = field(default_factory=dict)  # a sample of the published rows (publish.row_sizes)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -370,4 +371,5 @@ def nightly(
     inputs = fanout.Inputs(model, data, seen, segments, item_rules, load_new_items(data, settings))
     published = fanout.on_runner(settings)(version, inputs, evaluation.overall, settings)
     summary.published, summary.rows_published = True, published.rows_written
+    summary.row_sizes = asdict(published.row_sizes) if published.row_sizes else {}
     return summary

@@ -39,6 +39,7 @@ from pipeline.errors import PublishError
 from pipeline.precompute import rules
 from pipeline.precompute.recommend import Precomputed, TopK
 from pipeline.publish import experiments, row_sizes
+from pipeline.publish.categories import category_table, put_category_table
 from pipeline.publish.dynamo import check_table, missing_rows, write_rows
 from pipeline.publish.registry import (
     VersionStart,
@@ -66,6 +67,7 @@ class PublishReport:
     rows_resumed: int = 0  # rows a crashed earlier run had already written
     flipped: bool = True  # False: the version was already published, nothing was done
     retired: tuple[str, ...] = ()
+    row_sizes: row_sizes.RowSizes | None = None  # a sample of the rows, measured before writing them
 
 
 # --- 1. the table: dynamo.check_table ------------------------------------------------------------
@@ -103,11 +105,6 @@ def _lists(top: TopK, item_ids: np.ndarray) -> Iterator[tuple[str, str]]:
         yield contract.ids_text(item_ids[keep].tolist()), contract.scores_text(scores[: len(keep)])
 
 
-def category_table(pre: Precomputed) -> contract.CategoryTable | None:
-    """The version's category table (``contract.CategoryTable``), None without categories."""
-    return None if pre.categories is None else contract.category_table(pre.categories.tolist())
-
-
 def version_rows(
     version: str, pre: Precomputed, expires_at: int, part: range | None = None
 ) -> Iterator[dict]:
@@ -135,14 +132,6 @@ def version_rows(
             if about is not None:  # an item's name and category, on its own row
                 row[contract.ABOUT_ATTRIBUTE] = {"S": next(about)}
             yield row
-
-
-def put_category_table(client, table: str, version: str, pre: Precomputed, expires_at: int) -> None:
-    """Write the version's category table (when it has categories): before any of its rows, so that
-    no reader finds a row whose codes it cannot name. Idempotent: a resumed publish writes the same."""
-    categories = category_table(pre)
-    if categories is not None:
-        client.put_item(TableName=table, Item=contract.encode_category_table(version, categories, expires_at))
 
 
 def _item_about(pre: Precomputed, lo: int, n: int) -> Iterator[str] | None:
@@ -251,6 +240,7 @@ class Begun:
 
     start: VersionStart
     keys: tuple[str, ...]
+    row_sizes: row_sizes.RowSizes | None = None  # None: the version was found already written
 
 
 def begin(
@@ -272,10 +262,11 @@ def begin(
         client, table, version, rows=pre.n_rows, k=pre.k, metrics=metrics, ttl_days=ttl_days,
         digest=rows_digest(pre), check_keys=keys,
     )  # fmt: skip
-    if start.status == "writing":
-        put_category_table(client, table, version, pre, start.expires_at)
-        row_sizes.check_row_sizes(version, pre, start.expires_at, version_rows)  # warns over 1 KB
-    return Begun(start, tuple(keys))
+    if start.status != "writing":
+        return Begun(start, tuple(keys))
+    put_category_table(client, table, version, pre, start.expires_at)
+    sizes = row_sizes.check_row_sizes(version, pre, start.expires_at, version_rows)  # warns over 1 KB
+    return Begun(start, tuple(keys), sizes)
 
 
 def already_done(client, table: str, begun: Begun, version: str) -> PublishReport:
@@ -319,7 +310,7 @@ def finish(
     log.info(
         "published %s: %d rows in shards (previous: %s; retired: %s)", version, written, previous, retired
     )
-    return PublishReport(version, written, previous, seconds, 0, flipped, tuple(retired))
+    return PublishReport(version, written, previous, seconds, 0, flipped, tuple(retired), begun.row_sizes)
 
 
 # --- the stage ------------------------------------------------------------------------------------
@@ -375,7 +366,9 @@ def publish(
         "published %s: %d rows in %.1fs (%.0f rows/s; resumed after %d; previous: %s; retired: %s)",
         version, written, seconds, written / max(seconds, 1e-9), start.rows_done, previous, retired,
     )  # fmt: skip
-    return PublishReport(version, written, previous, seconds, start.rows_done, flipped, tuple(retired))
+    return PublishReport(
+        version, written, previous, seconds, start.rows_done, flipped, tuple(retired), begun.row_sizes
+    )
 
 
 def _write_with_watermark(

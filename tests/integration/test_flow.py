@@ -95,6 +95,8 @@ def test_the_run_publishes_a_model_that_beats_the_popular_baseline(run):
     assert summary.published, summary.reason
     assert summary.metrics["model"]["ndcg@10"] > summary.metrics["popular"]["ndcg@10"]
     assert summary.rows_published > summary.users
+    sizes = summary.row_sizes  # a sample of the rows, measured before they were written
+    assert 0 < sizes["mean_bytes"] <= sizes["largest_bytes"] < 1024 and sizes["over_one_unit"] == 0
 
 
 def test_every_training_user_has_exactly_k_distinct_unseen_items(run, user_rows, seen):

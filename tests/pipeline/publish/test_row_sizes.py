@@ -8,6 +8,7 @@ import numpy as np
 
 from pipeline.precompute.recommend import Precomputed, TopK
 from pipeline.publish import row_sizes, writer
+from tests.pipeline.publish.fixtures import make_precomputed, run_publish
 
 
 def version(id_length: int, users: int = 3000, width: int = 60) -> Precomputed:
@@ -40,3 +41,12 @@ def test_short_ids_fit_one_unit_silently_and_long_ones_are_named(caplog):
     (warning,) = caplog.records
     assert "over one DynamoDB write unit" in warning.getMessage()
     assert "60 items a user row, item ids up to 16 bytes" in warning.getMessage()
+
+
+def test_the_publish_report_carries_the_sample_and_a_republish_measures_nothing(dynamodb, table_name):
+    pre = make_precomputed(users=30, items=20, k=8)
+    report = run_publish(dynamodb, table_name, "v1", pre)
+    assert report.row_sizes is not None and report.row_sizes.rows == pre.n_rows
+    assert report.row_sizes.fits and 0 < report.row_sizes.mean_bytes <= report.row_sizes.largest_bytes
+    again = run_publish(dynamodb, table_name, "v1", pre)
+    assert not again.flipped and again.row_sizes is None
