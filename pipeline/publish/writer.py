@@ -38,7 +38,7 @@ import contract
 from pipeline.errors import PublishError
 from pipeline.precompute import rules
 from pipeline.precompute.recommend import Precomputed, TopK
-from pipeline.publish import experiments, row_sizes
+from pipeline.publish import experiments
 from pipeline.publish.categories import category_table, put_category_table
 from pipeline.publish.dynamo import check_table, missing_rows, write_rows
 from pipeline.publish.registry import (
@@ -50,6 +50,7 @@ from pipeline.publish.registry import (
     save_watermark,
     set_status,
 )
+from pipeline.publish.row_sizes import RowSizes, check_row_sizes
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +68,7 @@ class PublishReport:
     rows_resumed: int = 0  # rows a crashed earlier run had already written
     flipped: bool = True  # False: the version was already published, nothing was done
     retired: tuple[str, ...] = ()
-    row_sizes: row_sizes.RowSizes | None = None  # a sample of the rows, measured before writing them
+    row_sizes: RowSizes | None = None  # a sample of the rows, measured before writing them
 
 
 # --- 1. the table: dynamo.check_table ------------------------------------------------------------
@@ -240,7 +241,7 @@ class Begun:
 
     start: VersionStart
     keys: tuple[str, ...]
-    row_sizes: row_sizes.RowSizes | None = None  # None: the version was found already written
+    row_sizes: RowSizes | None = None  # None: the version was found already written
 
 
 def begin(
@@ -265,7 +266,7 @@ def begin(
     if start.status != "writing":
         return Begun(start, tuple(keys))
     put_category_table(client, table, version, pre, start.expires_at)
-    sizes = row_sizes.check_row_sizes(version, pre, start.expires_at, version_rows)  # warns over 1 KB
+    sizes = check_row_sizes(version, pre, start.expires_at, version_rows)  # warns over 1 KB
     return Begun(start, tuple(keys), sizes)
 
 
