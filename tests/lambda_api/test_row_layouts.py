@@ -5,7 +5,6 @@ old pipeline is served (and rolled back to) as before, and a new one changes no 
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
 
@@ -15,6 +14,7 @@ from botocore.awsrequest import AWSResponse
 from fastapi.testclient import TestClient
 
 import contract
+from benchmarks.row_codec import layout_1_rows  # a frozen copy of the layout-1 encoder
 from pipeline.model import train
 from pipeline.precompute import recommend
 from pipeline.publish import writer
@@ -40,36 +40,6 @@ def pre() -> recommend.Precomputed:
     names = np.array([f"Item {j}" if j % 3 else None for j in range(n)], dtype=object)
     made = precomputed(data, model, k=K, spare=5, categories=categories)
     return recommend.Precomputed(**{**made.__dict__, "names": names})
-
-
-def layout_1_rows(version: str, pre: recommend.Precomputed, expires_at: int):
-    """The version's rows as the layout-1 writer encoded them (a frozen copy of that codec)."""
-    kinds = [(contract.user_pk(u), pre.users, r) for r, u in enumerate(pre.user_ids.tolist())]
-    kinds += [(contract.item_pk(i), pre.similar, r) for r, i in enumerate(pre.item_ids.tolist())]
-    kinds += [(contract.popular_pk(s), pre.popular[s], 0) for s in sorted(pre.popular)]
-    compact = {"separators": (",", ":"), "ensure_ascii": False}
-    for pk, top, r in kinds:
-        ids, scores = top.row(r)
-        row = {
-            "pk": {"S": pk},
-            "sk": {"S": version},
-            "items": {"S": json.dumps(pre.item_ids[ids].tolist(), separators=(",", ":"))},
-            "scores": {"S": "[" + ("%.4g," * len(scores) % tuple(scores.tolist()))[:-1] + "]"},
-            "expires_at": {"N": str(expires_at)},
-            "schema": {"N": "1"},
-        }
-        if pre.categories is not None:
-            cats = [pre.categories[i] for i in ids.tolist()]
-            names: dict[str, int] = {}
-            for c in cats:
-                if c is not None:
-                    names.setdefault(c, len(names))
-            positions = [names[c] if c is not None else -1 for c in cats]
-            row["cats"] = {"S": json.dumps([list(names), positions], **compact)}
-        if pk.startswith("item#") and pre.names is not None:
-            j = r
-            row["about"] = {"S": json.dumps([pre.names[j], pre.categories[j]], **compact)}
-        yield row
 
 
 @pytest.fixture(scope="module")
