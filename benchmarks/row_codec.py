@@ -14,8 +14,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import numpy as np
 
@@ -59,7 +58,7 @@ def _compact(value: list) -> str:
 
 def version_with_categories(users: int) -> Precomputed:
     """``synthetic_version`` 60 items deep (k = 50 and 10 candidates), each item with a category."""
-    from benchmarks.publish import synthetic_version
+    from benchmarks.publish import synthetic_version  # it imports boto3 and the local AWS
 
     pre = synthetic_version(users, k=60)
     categories = np.array([CATEGORIES[j % len(CATEGORIES)] for j in range(len(pre.item_ids))], dtype=object)
@@ -68,17 +67,14 @@ def version_with_categories(users: int) -> Precomputed:
 
 def encode_stage(users: int, repeats: int = 3) -> dict:
     """Seconds to encode every row of the version, layout 2 against layout 1 (the baseline)."""
+    from benchmarks.publish import _best_of
+
     pre = version_with_categories(users)
-    runs = {
+    runs: dict[str, Callable[[], list[dict]]] = {
         "layout 2": lambda: list(writer.version_rows("20261122T021500Z-3f9a1c", pre, 1_790_000_000)),
         "layout 1": lambda: list(layout_1_rows("20261122T021500Z-3f9a1c", pre, 1_790_000_000)),
     }
-    best = dict.fromkeys(runs, float("inf"))
-    for _ in range(repeats):
-        for name, run in runs.items():
-            started = time.perf_counter()
-            run()
-            best[name] = min(best[name], time.perf_counter() - started)
+    best = _best_of(repeats, dict(runs))
     sizes = {name: _user_row_sizes(rows(), len(pre.user_ids)) for name, rows in runs.items()}
     return {
         "name": "row encoding at publish: layout 2 vs layout 1, 60 items with categories",
