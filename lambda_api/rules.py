@@ -5,8 +5,8 @@ most every ``pointer_refresh_seconds``, like the pointer, and kept in memory: a 
 recommending a sold-out item within that interval, and serves it again once it is back, without a
 new publish. Every answer (a user's list, similar items, a popular fallback, the backfill) leaves
 them out and fills ``k`` from the row's spare candidates; ``?category=`` keeps the items of one
-category (or a path below it) by the categories stored on the row (``contract.decode_categories``),
-so neither rule reads anything per item. A row of layout 2 names each item's category by a code
+category (or a path below it) by the categories stored on the row (``contract.decode_row``), so
+neither rule reads anything per item. A row of layout 2 names each item's category by a code
 into its version's category table (``contract.CategoryTable``), read once per version and kept
 (``CategoryTables``).
 """

@@ -6,9 +6,10 @@
 - **Candidates.** A user's row holds ``k + candidates`` items, a popular list as many, and a
   similar-items row ``similar_k + candidates``: the API filters during the day (items sold
   out since the run, ``exclude``, ``?category=``) and still fills ``k`` from the rest.
-- **Seen items.** By default a user is never recommended an item they touched. Items of
-  ``repeat_purchase_categories`` (a category and the paths below it) may come back: consumables
-  that people buy again.
+- **Seen items.** By default a user is never recommended an item they touched; the settings'
+  ``seen_event_types`` narrows that to events of some types (``interactions.seen_matrix``). Items
+  of ``repeat_purchase_categories`` (a category and the paths below it) may come back:
+  consumables that people buy again.
 - **Categories.** Each stored item's category travels with the row as a code into the version's
   category table (``contract.CategoryTable``), so that the API filters by category without
   reading anything per item.
