@@ -3,10 +3,12 @@
 One table of users whose rows hold K + candidates items with their categories; 1,000 items marked
 unavailable (a tenth of them in every row); the same warm Mangum handler answers, interleaved,
 ``?k=10`` (today's hit path, the baseline) and ``?k=10&category=home`` under that availability.
+Then a cache miss's row decode, layout 2 (``contract._rows``) next to layout 1.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from functools import partial
 
@@ -22,13 +24,13 @@ def _publish(client, table: str, users: int, user_id) -> None:
     client.create_table(TableName=table, **contract.table_keys(), BillingMode="PAY_PER_REQUEST")
     expires = int(time.time()) + 86400
     ids = tuple(f"{20_000 + i}A" for i in range(ROW_ITEMS))
-    ranked = contract.RankedItems(ids, tuple(1.0 - i / ROW_ITEMS for i in range(ROW_ITEMS)))
-    cats = {"S": contract.encode_categories([CATEGORIES[i % len(CATEGORIES)] for i in range(ROW_ITEMS)])}
+    categories = tuple(CATEGORIES[i % len(CATEGORIES)] for i in range(ROW_ITEMS))
+    ranked = contract.RankedItems(ids, tuple(1.0 - i / ROW_ITEMS for i in range(ROW_ITEMS)), categories)
+    names = contract.category_table(categories)
+    client.put_item(TableName=table, Item=contract.encode_category_table("v1", names, expires))
     pks = [contract.user_pk(user_id(n)) for n in range(users)] + [contract.popular_pk()]
     for start in range(0, len(pks), 25):
-        rows = [
-            contract.encode_row(pk, "v1", ranked, expires) | {"cats": cats} for pk in pks[start : start + 25]
-        ]
+        rows = [contract.encode_row(pk, "v1", ranked, expires, names) for pk in pks[start : start + 25]]
         client.batch_write_item(RequestItems={table: [{"PutRequest": {"Item": r}} for r in rows]})
     down = contract.Availability(
         frozenset(
@@ -75,5 +77,44 @@ def rules_stage(aws: LocalAWS, users: int, invocations: int) -> list[dict]:
     return [
         api._record(
             "api handler hit: 1,000 unavailable + category vs plain hit", ours, base, unavailable=UNAVAILABLE
-        )
+        ),
+        decode_stage(invocations),
     ]
+
+
+def layout_1_row(ranked: contract.RankedItems) -> dict:
+    """``ranked`` as layout 1 wrote it: JSON arrays, and the row's category paths with indexes."""
+    names = list(dict.fromkeys(c for c in ranked.categories if c is not None))
+    positions = [names.index(c) if c is not None else -1 for c in ranked.categories]
+    return {
+        "pk": {"S": "user#12347"},
+        "sk": {"S": "v1"},
+        "items": {"S": json.dumps(ranked.item_ids, separators=(",", ":"))},
+        "scores": {"S": "[" + ("%.4g," * len(ranked.scores) % ranked.scores)[:-1] + "]"},
+        "schema": {"N": "1"},
+        "cats": {"S": json.dumps([names, positions], separators=(",", ":"))},
+    }
+
+
+def decode_stage(invocations: int) -> dict:
+    """A cache miss's decode of one 60-item row with categories: layout 2 (with its version's
+    category table, as the API holds it) next to layout 1, the baseline, interleaved."""
+    from benchmarks import api  # it imports this module
+
+    ids = tuple(f"{20_000 + i}A" for i in range(ROW_ITEMS))
+    categories = tuple(CATEGORIES[i % len(CATEGORIES)] for i in range(ROW_ITEMS))
+    ranked = contract.RankedItems(ids, tuple(0.9 - i / 100 for i in range(ROW_ITEMS)), categories)
+    table = contract.category_table(categories)
+    new, old = contract.encode_row("user#12347", "v1", ranked, 1, table), layout_1_row(ranked)
+    assert contract.decode_row(new, table) == contract.decode_row(old)
+    ours, base = [], []
+    for _ in range(invocations):
+        ours.append(api._timed(partial(contract.decode_row, new, table)))
+        base.append(api._timed(partial(contract.decode_row, old)))
+    return api._record(
+        "row decode (cache miss): layout 2 vs layout 1, 60 items with categories",
+        ours,
+        base,
+        bytes=contract.item_size(new),
+        baseline_bytes=contract.item_size(old),
+    )

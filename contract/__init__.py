@@ -17,18 +17,22 @@ resolves which one is current:
                                         rows_done, k, metrics (S, JSON), fingerprint,
                                         check_keys (S, JSON), created_at,
                                         published_at, expires_at
-    user#<user_id>          <version>   items (S), scores (S), expires_at, schema    RankedItems
-    item#<item_id>          <version>   items (S), scores (S), expires_at, schema    RankedItems
-                                        (similar items)
-    popular#<segment>       <version>   items (S), scores (S), expires_at, schema    RankedItems
-                                        (segment "global", or e.g. "France")
+    user#<user_id>          <version>   items (S), scores (S), expires_at, schema,   RankedItems
+                                        cats (S), new (S)
+    item#<item_id>          <version>   items (S), scores (S), expires_at, schema,   RankedItems
+                                        cats, new, about (S) (similar items)
+    popular#<segment>       <version>   items (S), scores (S), expires_at, schema,   RankedItems
+                                        cats (segment "global", or e.g. "France")
+    meta#categories         <version>   names (S, JSON), expires_at                  CategoryTable
 
-``items`` is a JSON array of item ids in rank order and ``scores`` a JSON array of the
-matching scores rounded to 4 significant digits: two string attributes keep a 50-item row
-of realistic ids under 1 KB (one write unit; ``item_size`` measures it as DynamoDB bills
-it), and are cheaper to write and parse than a list of maps of numbers. ``expires_at`` is
+``items`` holds the item ids in rank order joined by commas and ``scores`` the matching scores to
+4 significant digits, joined the same way (``_rows``, layout 2): two string attributes keep a
+60-item row of realistic ids, with each item's category code (``cats``, into the version's
+``meta#categories`` table), under 1 KB (one write unit; ``item_size`` measures it as DynamoDB
+bills it), and are cheaper to write and parse than a list of maps of numbers. ``expires_at`` is
 the table's TTL attribute (epoch seconds). ``schema`` on each row names the layout version
-(``SCHEMA_VERSION``) so that old and new layouts can coexist in a switch.
+(``SCHEMA_VERSION``) so that old and new layouts can coexist in a switch: readers still read
+layout 1 (JSON arrays).
 
 Readers resolve ``meta#pointer`` first and then read rows under its version only, so an
 answer never mixes versions; a user the version does not know is answered from the popular
@@ -43,6 +47,14 @@ Ids (``ID_RULE``): what the product accepts as a user, item or segment id: inges
 a row whose id breaks it and the API answers 422, so every stored id can be served and excluded.
 """
 
+from contract._categories import (
+    CATEGORY_TABLE_PK,
+    CategoryTable,
+    category_table,
+    category_table_key,
+    decode_category_table,
+    encode_category_table,
+)
 from contract._experiment import (
     ARMS,
     EXPERIMENT_KEY,
@@ -106,10 +118,11 @@ from contract._rows import (
     SCHEMA_VERSION,
     RankedItems,
     decode_row,
-    encode_json_row,
     encode_row,
-    ids_json,
-    scores_json,
+    encode_text_row,
+    ids_text,
+    needs_category_table,
+    scores_text,
 )
 from contract._rules import (
     ABOUT_ATTRIBUTE,
@@ -121,11 +134,9 @@ from contract._rules import (
     availability_parts,
     decode_about,
     decode_availability,
-    decode_categories,
     decode_new,
     encode_about,
     encode_availability,
-    encode_categories,
     encode_new,
     in_category,
     read_availability,
@@ -133,6 +144,12 @@ from contract._rules import (
 from contract._size import WRITE_UNIT_BYTES, item_size
 
 __all__ = [
+    "CATEGORY_TABLE_PK",
+    "CategoryTable",
+    "category_table",
+    "category_table_key",
+    "decode_category_table",
+    "encode_category_table",
     "ARMS",
     "EXPERIMENT_KEY",
     "EXPERIMENT_PK",
@@ -163,11 +180,9 @@ __all__ = [
     "availability_parts",
     "decode_about",
     "decode_availability",
-    "decode_categories",
     "decode_new",
     "encode_about",
     "encode_availability",
-    "encode_categories",
     "encode_new",
     "in_category",
     "GLOBAL_SEGMENT",
@@ -193,19 +208,20 @@ __all__ = [
     "decode_pointer",
     "decode_row",
     "decode_version",
-    "encode_json_row",
+    "encode_text_row",
     "encode_pointer",
     "encode_row",
     "encode_version",
     "fallback_segments",
     "id_problem",
-    "ids_json",
+    "ids_text",
+    "needs_category_table",
     "item_pk",
     "item_size",
     "popular_pk",
     "read_availability",
     "row_key",
-    "scores_json",
+    "scores_text",
     "table_keys",
     "user_pk",
 ]

@@ -1,10 +1,8 @@
 """Business rules in the table: each stored item's category, and intraday availability.
 
 Categories ride on the recommendation rows themselves, so that ``?category=`` costs no read:
-a row written from a catalog with categories carries ``cats`` (S), a JSON pair
-``[[category, ...], [index, ...]]``: the row's distinct category paths in first-seen order, and
-for each item of ``items`` the index of its category in that list (-1: none). A 60-item row over
-a dozen categories adds about 300 bytes.
+a row written from a catalog with categories carries ``cats`` (S), each item's code into the
+version's category table (``_categories``; layout 1 rows carried the paths themselves, ``_rows``).
 
 A row whose list offers new items to explore (``pipeline.precompute.explore``) carries ``new``
 (S), the JSON list of their positions in ``items``.
@@ -40,25 +38,6 @@ MAX_PART_BYTES = 350_000
 CATEGORIES_ATTRIBUTE = "cats"
 ABOUT_ATTRIBUTE = "about"  # on an item's row: JSON [name, category] from the catalog
 NEW_ATTRIBUTE = "new"  # positions in ``items`` of new items offered to explore (JSON list of ints)
-
-
-def encode_categories(categories: Sequence[str | None]) -> str:
-    """The ``cats`` attribute of a row whose items have ``categories`` (None: no category)."""
-    names: dict[str, int] = {}
-    for c in categories:
-        if c is not None:
-            names.setdefault(c, len(names))
-    positions = [names[c] if c is not None else -1 for c in categories]
-    return json.dumps([list(names), positions], separators=(",", ":"), ensure_ascii=False)
-
-
-def decode_categories(item: dict) -> tuple[str | None, ...]:
-    """Each item's category of a row (``()`` when the row has none stored)."""
-    value = item.get(CATEGORIES_ATTRIBUTE)
-    if value is None:
-        return ()
-    names, positions = json.loads(value["S"])
-    return tuple(names[p] if p >= 0 else None for p in positions)
 
 
 def in_category(category: str | None, wanted: str) -> bool:

@@ -5,8 +5,10 @@ most every ``pointer_refresh_seconds``, like the pointer, and kept in memory: a 
 recommending a sold-out item within that interval, and serves it again once it is back, without a
 new publish. Every answer (a user's list, similar items, a popular fallback, the backfill) leaves
 them out and fills ``k`` from the row's spare candidates; ``?category=`` keeps the items of one
-category (or a path below it) by the categories stored on the row (``contract.decode_categories``),
-so neither rule reads anything per item.
+category (or a path below it) by the categories stored on the row (``contract.decode_row``), so
+neither rule reads anything per item. A row of layout 2 names each item's category by a code
+into its version's category table (``contract.CategoryTable``), read once per version and kept
+(``CategoryTables``).
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ import logging
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+
+from cachetools import LRUCache
 
 import contract
 
@@ -106,3 +110,35 @@ class AvailabilityCache:
 
     def _read(self) -> contract.Availability | None:
         return contract.read_availability(lambda key: self._read_item(key, "the availability"))
+
+
+class MissingCategoryTableError(LookupError):
+    """A row names category codes but its version has no category table (a broken publish)."""
+
+
+class CategoryTables:
+    """Each version's category table, read on the first row that needs it and kept: a version's
+    table never changes, and only a few versions (the pointer's, an experiment's arms, the one
+    before a flip) are read at a time."""
+
+    def __init__(self, read_item: Callable[[dict, str], dict | None], table: str, keep: int = 8):
+        self._read_item, self._table = read_item, table  # the store's read: its back-off and counters
+        self._tables: LRUCache = LRUCache(maxsize=keep)
+        self._lock = threading.Lock()
+
+    def of(self, version: str) -> contract.CategoryTable:
+        """The table of ``version``; the read's error when DynamoDB fails (nothing is kept then)."""
+        with self._lock:
+            found = self._tables.get(version)
+        if found is not None:
+            return found
+        item = self._read_item(contract.category_table_key(version), f"the category table of {version}")
+        if item is None:
+            raise MissingCategoryTableError(
+                f"model version {version} has rows with category codes but no {contract.CATEGORY_TABLE_PK} "
+                f"item in table {self._table}: publish the version again"
+            )
+        found = contract.decode_category_table(item)
+        with self._lock:
+            self._tables[version] = found
+        return found

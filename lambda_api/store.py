@@ -31,7 +31,7 @@ from typing import Literal
 from cachetools import LRUCache
 
 import contract
-from lambda_api.rules import AvailabilityCache
+from lambda_api.rules import AvailabilityCache, CategoryTables, MissingCategoryTableError
 
 log = logging.getLogger(__name__)
 
@@ -145,6 +145,7 @@ class RecommendationStore:
         self.availability = AvailabilityCache(
             self.read_item, table, pointer_refresh_seconds, clock, (StoreUnavailableError,)
         )
+        self.categories = CategoryTables(self.read_item, table)  # each version's, read once (rules)
 
     @property
     def table(self) -> str:
@@ -341,10 +342,23 @@ class RecommendationStore:
             p.saw("stale")
             return entry
         p.saw("miss")
-        fresh = Entry(version, contract.decode_row(item) if item else None, now)
+        try:
+            fresh = Entry(version, self._decoded(item, version) if item else None, now)
+        except StoreUnavailableError:  # the row came, its version's category table could not
+            p.unavailable = True
+            p.saw("stale")
+            return entry
         with self._lock:
             self._rows[key] = fresh
         return fresh
+
+    def _decoded(self, item: dict, version: str) -> contract.RankedItems:
+        """The row's lists; a row with category codes is named by its version's table (rules)."""
+        try:
+            table = self.categories.of(version) if contract.needs_category_table(item) else None
+        except MissingCategoryTableError as err:
+            raise NotPublishedError(str(err)) from err
+        return contract.decode_row(item, table)
 
     def _cache_key(self, pk: str, version: str) -> str | tuple[str, str]:
         """``pk`` for the pointer's version (an older version's entry there is the last good answer),

@@ -41,6 +41,7 @@ class RunSummary:
     metrics: dict = field(default_factory=dict)
     ingest: dict = field(default_factory=dict)
     data_quality: dict = field(default_factory=dict)
+    row_sizes: dict = field(default_factory=dict)  # a sample of the published rows (publish.row_sizes)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -279,7 +280,7 @@ def catalog_rules(data: Interactions, settings: PipelineSettings) -> rules.ItemR
 @task(**task_defaults)
 def load_seen(data: Interactions, settings: PipelineSettings, item_rules: rules.ItemRules):
     with warehouse.connect(settings.warehouse, read_only=True) as con:
-        seen = interactions.seen_matrix(con, settings.exclude_items_regex, data)
+        seen = interactions.seen_matrix(con, settings.exclude_items_regex, data, settings.seen_event_types)
     return rules.allow_repeats(seen, item_rules, settings.repeat_purchase_categories)
 
 
@@ -373,4 +374,5 @@ def nightly(
     inputs = fanout.Inputs(model, data, seen, segments, item_rules, load_new_items(data, settings))
     published = fanout.on_runner(settings)(version, inputs, evaluation.overall, settings)
     summary.published, summary.rows_published = True, published.rows_written
+    summary.row_sizes = asdict(published.row_sizes) if published.row_sizes else {}
     return summary

@@ -172,6 +172,11 @@ class PipelineSettings(BaseSettings):
         default_factory=list,
         description="categories (and their subcategories) whose items a user may be recommended again",
     )
+    seen_event_types: list[str] | None = Field(
+        None,
+        description='event types whose items a user is not recommended again (e.g. ["purchase"]: '
+        "viewed items may come back); None: every event type",
+    )
     new_item_days: int = Field(
         14,
         ge=0,
@@ -252,6 +257,17 @@ class PipelineSettings(BaseSettings):
     def all_event_weights(self) -> dict[str, float]:
         """``event_weights`` with the default event type (weight 1 unless ``event_weights`` names it)."""
         return {self.default_event_type: 1.0} | self.event_weights
+
+    @model_validator(mode="after")
+    def _seen_types_are_event_types(self) -> PipelineSettings:
+        known = self.all_event_weights()
+        unknown = sorted(set(self.seen_event_types or ()) - set(known))
+        if unknown:
+            raise ValueError(
+                f"seen_event_types names event types that event_weights does not: {unknown}; "
+                f"the event types are {sorted(known)}"
+            )
+        return self
 
     @field_validator("column_map")
     @classmethod

@@ -22,6 +22,7 @@ their ids in sorted order.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
@@ -226,9 +227,13 @@ def _positions(ids_by_idx: np.ndarray, idx: np.ndarray, sorted_ids: np.ndarray) 
 
 
 def seen_matrix(
-    con: duckdb.DuckDBPyConnection, exclude_items_regex: str | None, like: Interactions
+    con: duckdb.DuckDBPyConnection,
+    exclude_items_regex: str | None,
+    like: Interactions,
+    event_types: Sequence[str] | None = None,
 ) -> sp.csr_matrix:
-    """1 where a user of ``like`` had any event with an item of ``like`` (any type, any net weight).
+    """1 where a user of ``like`` had an event with an item of ``like`` (any net weight), of one of
+    ``event_types`` (None: of any type; the settings' ``seen_event_types``).
 
     Shaped and indexed as ``like.user_items``: what to filter out of a user's recommendations.
     """
@@ -236,8 +241,9 @@ def seen_matrix(
         """SELECT DISTINCT u.idx AS u, i.idx AS i
            FROM raw_events e
            JOIN user_ids u ON u.user_id = e.user_id JOIN item_ids i ON i.item_id = e.item_id
-           WHERE $exclude IS NULL OR NOT regexp_full_match(e.item_id, $exclude)""",
-        {"exclude": exclude_items_regex},
+           WHERE ($exclude IS NULL OR NOT regexp_full_match(e.item_id, $exclude))
+             AND ($types IS NULL OR list_contains($types, e.event_type))""",
+        {"exclude": exclude_items_regex, "types": None if event_types is None else list(event_types)},
     ).fetchnumpy()
     rows = _positions(id_map(con, "user"), np.asarray(pairs["u"]), like.user_ids)
     cols = _positions(id_map(con, "item"), np.asarray(pairs["i"]), like.item_ids)

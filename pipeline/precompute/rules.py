@@ -6,11 +6,13 @@
 - **Candidates.** A user's row holds ``k + candidates`` items, a popular list as many, and a
   similar-items row ``similar_k + candidates``: the API filters during the day (items sold
   out since the run, ``exclude``, ``?category=``) and still fills ``k`` from the rest.
-- **Seen items.** By default a user is never recommended an item they touched. Items of
-  ``repeat_purchase_categories`` (a category and the paths below it) may come back: consumables
-  that people buy again.
-- **Categories.** Each stored item's category travels with the row (``contract.encode_categories``),
-  so that the API filters by category without reading anything else.
+- **Seen items.** By default a user is never recommended an item they touched; the settings'
+  ``seen_event_types`` narrows that to events of some types (``interactions.seen_matrix``). Items
+  of ``repeat_purchase_categories`` (a category and the paths below it) may come back:
+  consumables that people buy again.
+- **Categories.** Each stored item's category travels with the row as a code into the version's
+  category table (``contract.CategoryTable``), so that the API filters by category without
+  reading anything per item.
 
 Items the catalog does not have are available and have no category (they are reported at load).
 """
@@ -159,10 +161,15 @@ def drop_unavailable(top: TopK, available: np.ndarray, k: int) -> TopK:
 # ---------------------------------------------------------------- what the rows carry
 
 
-def row_categories(top: TopK, categories: np.ndarray) -> Iterator[str]:
-    """Each row's ``cats`` attribute (``contract.encode_categories``), in row order."""
+def item_codes(categories: np.ndarray, table: contract.CategoryTable) -> np.ndarray:
+    """Each listed item's category code in the version's ``table`` (``contract.CategoryTable``)."""
+    return np.array([table.code_of[c] for c in categories.tolist()], dtype=object)
+
+
+def row_category_codes(top: TopK, codes: np.ndarray) -> Iterator[str]:
+    """Each row's ``cats`` attribute (its items' codes, concatenated), in row order."""
     for ids in top.ids.tolist():
-        yield contract.encode_categories([categories[i] for i in ids if i >= 0])
+        yield "".join(codes[[i for i in ids if i >= 0]].tolist())
 
 
 def row_new_items(top: TopK, n_model_items: int) -> Iterator[list[int]]:

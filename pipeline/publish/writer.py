@@ -26,7 +26,6 @@ Any failure before step 5 leaves the pointer untouched: readers keep the old ver
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import time
 from collections.abc import Iterable, Iterator
@@ -40,6 +39,7 @@ from pipeline.errors import PublishError
 from pipeline.precompute import rules
 from pipeline.precompute.recommend import Precomputed, TopK
 from pipeline.publish import experiments
+from pipeline.publish.categories import category_table, put_category_table
 from pipeline.publish.dynamo import check_table, missing_rows, write_rows
 from pipeline.publish.registry import (
     VersionStart,
@@ -50,6 +50,7 @@ from pipeline.publish.registry import (
     save_watermark,
     set_status,
 )
+from pipeline.publish.row_sizes import RowSizes, check_row_sizes
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +68,7 @@ class PublishReport:
     rows_resumed: int = 0  # rows a crashed earlier run had already written
     flipped: bool = True  # False: the version was already published, nothing was done
     retired: tuple[str, ...] = ()
+    row_sizes: RowSizes | None = None  # a sample of the rows, measured before writing them
 
 
 # --- 1. the table: dynamo.check_table ------------------------------------------------------------
@@ -96,14 +98,12 @@ def rows_digest(pre: Precomputed) -> str:
 # --- 3. the rows ----------------------------------------------------------------------------------
 
 
-def _lists(top: TopK, quoted_ids: np.ndarray) -> Iterator[tuple[str, str]]:
-    """Each row's ``items`` and ``scores`` JSON, as ``contract.encode_row`` writes them.
-
-    Item ids are JSON-quoted once per version rather than once per row; padding (-1) is dropped.
-    """
+def _lists(top: TopK, item_ids: np.ndarray) -> Iterator[tuple[str, str]]:
+    """Each row's ``items`` and ``scores`` text, as ``contract.encode_row`` writes them (padding, -1,
+    dropped)."""
     for ids, scores in zip(top.ids.tolist(), top.scores.tolist(), strict=True):
         keep = [i for i in ids if i >= 0]
-        yield "[" + ",".join(quoted_ids[keep].tolist()) + "]", contract.scores_json(scores[: len(keep)])
+        yield contract.ids_text(item_ids[keep].tolist()), contract.scores_text(scores[: len(keep)])
 
 
 def version_rows(
@@ -112,18 +112,21 @@ def version_rows(
     """Every DynamoDB item of a version, in a fixed order: users, then items, then popular segments.
 
     ``part``: only the rows at these positions of that order (a shard's, or those after a resume
-    watermark), encoded without touching the rows before them.
+    watermark), encoded without touching the rows before them. The version's category table
+    (``put_category_table``) is not one of them: ``begin`` writes it before any row.
     """
     part = range(pre.n_rows) if part is None else part
     listed = pre.item_ids if pre.new_item_ids is None else np.concatenate([pre.item_ids, pre.new_item_ids])
-    quoted = np.array([json.dumps(i) for i in listed.tolist()], dtype=object)
+    listed = np.asarray(listed, dtype=object)
+    table = category_table(pre)
+    codes = None if table is None or pre.categories is None else rules.item_codes(pre.categories, table)
     for kind, lo, pks, top in _row_groups(pre, part):
-        cats = rules.row_categories(top, pre.categories) if pre.categories is not None else None
+        cats = rules.row_category_codes(top, codes) if codes is not None else None
         new = rules.row_new_items(top, len(pre.item_ids)) if pre.new_item_ids is not None else None
         about = _item_about(pre, lo, len(pks)) if kind == "item" else None
-        for pk, (items_json, scores_json) in zip(pks, _lists(top, quoted), strict=True):
-            row = contract.encode_json_row(pk, version, items_json, scores_json, expires_at)
-            if cats is not None:  # each item's category, for ?category= (contract._rules)
+        for pk, (items_text, scores_text) in zip(pks, _lists(top, listed), strict=True):
+            row = contract.encode_text_row(pk, version, items_text, scores_text, expires_at)
+            if cats is not None:  # each item's category code, for ?category= (contract._categories)
                 row[contract.CATEGORIES_ATTRIBUTE] = {"S": next(cats)}
             if new is not None and (positions := next(new)):  # items offered to explore
                 row[contract.NEW_ATTRIBUTE] = {"S": contract.encode_new(positions)}
@@ -160,11 +163,13 @@ def _row_groups(pre: Precomputed, part: range) -> Iterator[tuple[str, int, list[
 
 
 def check_keys(pre: Precomputed, sample: int = VERIFY_SAMPLE, seed: int = 0) -> list[str]:
-    """The partition keys read back before a flip: every popular list and a random sample of the rest."""
+    """The partition keys read back before a flip: the category table, every popular list and a random
+    sample of the rest."""
     rng = np.random.default_rng(seed)
     users = rng.choice(len(pre.user_ids), size=min(sample // 2, len(pre.user_ids)), replace=False)
     items = rng.choice(len(pre.item_ids), size=min(sample - len(users), len(pre.item_ids)), replace=False)
     return [
+        *([contract.CATEGORY_TABLE_PK] if pre.categories is not None else []),  # the rows' codes need it
         *(contract.popular_pk(s) for s in sorted(pre.popular)),
         *(contract.user_pk(u) for u in pre.user_ids[np.sort(users)].tolist()),
         *(contract.item_pk(i) for i in pre.item_ids[np.sort(items)].tolist()),
@@ -236,6 +241,7 @@ class Begun:
 
     start: VersionStart
     keys: tuple[str, ...]
+    row_sizes: RowSizes | None = None  # None: the version was found already written
 
 
 def begin(
@@ -257,7 +263,11 @@ def begin(
         client, table, version, rows=pre.n_rows, k=pre.k, metrics=metrics, ttl_days=ttl_days,
         digest=rows_digest(pre), check_keys=keys,
     )  # fmt: skip
-    return Begun(start, tuple(keys))
+    if start.status != "writing":
+        return Begun(start, tuple(keys))
+    put_category_table(client, table, version, pre, start.expires_at)
+    sizes = check_row_sizes(version, pre, start.expires_at, version_rows)  # warns over 1 KB
+    return Begun(start, tuple(keys), sizes)
 
 
 def already_done(client, table: str, begun: Begun, version: str) -> PublishReport:
@@ -301,7 +311,7 @@ def finish(
     log.info(
         "published %s: %d rows in shards (previous: %s; retired: %s)", version, written, previous, retired
     )
-    return PublishReport(version, written, previous, seconds, 0, flipped, tuple(retired))
+    return PublishReport(version, written, previous, seconds, 0, flipped, tuple(retired), begun.row_sizes)
 
 
 # --- the stage ------------------------------------------------------------------------------------
@@ -357,7 +367,9 @@ def publish(
         "published %s: %d rows in %.1fs (%.0f rows/s; resumed after %d; previous: %s; retired: %s)",
         version, written, seconds, written / max(seconds, 1e-9), start.rows_done, previous, retired,
     )  # fmt: skip
-    return PublishReport(version, written, previous, seconds, start.rows_done, flipped, tuple(retired))
+    return PublishReport(
+        version, written, previous, seconds, start.rows_done, flipped, tuple(retired), begun.row_sizes
+    )
 
 
 def _write_with_watermark(

@@ -47,12 +47,14 @@ def run(tmp_path_factory, local_aws, dynamodb, prefect_harness):
 def user_rows(run, dynamodb) -> dict[str, contract.RankedItems]:
     """Every user row of the published version, read straight from the table."""
     settings, summary = run
+    key = contract.category_table_key(summary.model_version)
+    table = contract.decode_category_table(dynamodb.get_item(TableName=settings.table_name, Key=key)["Item"])
     rows, kwargs = {}, {}
     while True:
         page = dynamodb.scan(TableName=settings.table_name, **kwargs)
         for item in page["Items"]:
             if item["pk"]["S"].startswith("user#") and item["sk"]["S"] == summary.model_version:
-                rows[item["pk"]["S"].removeprefix("user#")] = contract.decode_row(item)
+                rows[item["pk"]["S"].removeprefix("user#")] = contract.decode_row(item, table)
         if "LastEvaluatedKey" not in page:
             return rows
         kwargs = {"ExclusiveStartKey": page["LastEvaluatedKey"]}
@@ -93,6 +95,8 @@ def test_the_run_publishes_a_model_that_beats_the_popular_baseline(run):
     assert summary.published, summary.reason
     assert summary.metrics["model"]["ndcg@10"] > summary.metrics["popular"]["ndcg@10"]
     assert summary.rows_published > summary.users
+    sizes = summary.row_sizes  # a sample of the rows, measured before they were written
+    assert 0 < sizes["mean_bytes"] <= sizes["largest_bytes"] < 1024 and sizes["over_one_unit"] == 0
 
 
 def test_every_training_user_has_exactly_k_distinct_unseen_items(run, user_rows, seen):

@@ -31,11 +31,12 @@ def table(local_aws, dynamodb):
     name = f"recs-rules-{uuid.uuid4().hex[:8]}"
     create_table(dynamodb, name)
     expires = int(time.time()) + 86400
+    categories = contract.category_table(CATEGORY.values())
+    dynamodb.put_item(TableName=name, Item=contract.encode_category_table(VERSION, categories, expires))
     for pk, ids in LISTS.items():
         scores = tuple(round(1 - n / 10, 2) for n in range(len(ids)))
-        row = contract.encode_row(pk, VERSION, contract.RankedItems(ids, scores), expires)
-        row["cats"] = {"S": contract.encode_categories([CATEGORY[i] for i in ids])}
-        dynamodb.put_item(TableName=name, Item=row)
+        ranked = contract.RankedItems(ids, scores, tuple(CATEGORY[i] for i in ids))
+        dynamodb.put_item(TableName=name, Item=contract.encode_row(pk, VERSION, ranked, expires, categories))
     dynamodb.put_item(TableName=name, Item=contract.encode_pointer(contract.Pointer(VERSION, K), 0))
     return name
 

@@ -95,7 +95,7 @@ def test_rows_mark_the_new_items_and_decode_their_positions():
         new_item_ids=new_ids,
     )
     rows = list(writer.version_rows("v1", pre, 1_900_000_000))
-    first = contract.decode_row(rows[0])
+    first = contract.decode_row(rows[0], writer.category_table(pre))
     assert first.item_ids == ("t2", "g1", "new-tea", "g2") and first.new == (2,)
     assert first.categories == ("food/tea", "garden", "food/tea", "garden")
     assert "new" not in rows[2]  # the user without taste: no exploration attribute at all

@@ -3,8 +3,6 @@ on the rows, and rows within one write unit at the default depth."""
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -102,9 +100,11 @@ def test_rows_carry_each_items_category(fitted):
     categories = np.array([f"c{j % 5}/s{j % 2}" for j in range(data.shape[1])], dtype=object)
     pre = precomputed(data, model, k=5, spare=0, categories=categories)
     row = next(writer.version_rows("v1", pre, 1_900_000_000))
-    ranked = contract.decode_row(row)
+    table = writer.category_table(pre)
+    assert table is not None and table.names == tuple(sorted(set(categories)))
+    ranked = contract.decode_row(row, table)
     assert ranked.categories == tuple(categories[data.item_ids.tolist().index(i)] for i in ranked.item_ids)
-    assert json.loads(row["cats"]["S"])[0] == list(dict.fromkeys(ranked.categories))
+    assert len(row["cats"]["S"]) == len(ranked.item_ids)  # ten categories: one character a code
 
 
 def precomputed(data, model, k: int, spare: int, categories=None) -> recommend.Precomputed:
@@ -139,10 +139,12 @@ def test_row_size_at_the_default_k_and_candidates(fitted):
             f"mean {np.mean(users):.0f} B, max {max(users)} B"
         )
     assert len(contract.decode_row(next(writer.version_rows("v", pre, 1))).item_ids) == 60
-    # measured: 60 items of 6-character ids with 4-digit scores are just over one write unit (mean
-    # 1,006 B, max 1,066 B), their categories add ~220 B (mean 1,223 B, max 1,283 B): two units a row
-    assert 900 < measured["without categories"][0] < measured["with categories"][0]
-    assert measured["with categories"][1] <= 2 * contract.WRITE_UNIT_BYTES
+    # layout 1 (JSON arrays, category paths on every row) measured mean 1,223 B, max 1,283 B with
+    # categories (two write units) and mean 1,006 B, max 1,066 B without; layout 2 (ids and scores
+    # joined by commas, a one-character category code) measured mean 886 B, max 946 B with
+    # categories and mean 822 B, max 882 B without: one write unit
+    assert 800 < measured["without categories"][0] < measured["with categories"][0]
+    assert measured["with categories"][1] < contract.WRITE_UNIT_BYTES
 
 
 def test_nothing_available_gives_empty_lists_not_an_error(fitted):
@@ -160,7 +162,8 @@ def test_item_rows_carry_the_items_name_and_category(fitted):
     pre = precomputed(data, model, k=5, spare=0, categories=categories)
     pre = recommend.Precomputed(**{**pre.__dict__, "names": names})
     rows = list(writer.version_rows("v1", pre, 1_900_000_000))
-    items = {r["pk"]["S"]: contract.decode_row(r) for r in rows if r["pk"]["S"].startswith("item#")}
+    table = writer.category_table(pre)
+    decoded = {r["pk"]["S"]: contract.decode_row(r, table) for r in rows}
     for j in (0, 1, 8):
-        assert items[contract.item_pk(data.item_ids[j])].about == (names[j], categories[j])
-    assert all(contract.decode_row(r).about is None for r in rows if not r["pk"]["S"].startswith("item#"))
+        assert decoded[contract.item_pk(data.item_ids[j])].about == (names[j], categories[j])
+    assert all(ranked.about is None for pk, ranked in decoded.items() if not pk.startswith("item#"))
