@@ -13,15 +13,19 @@ days) and ``force`` (the version is published whatever the gate says). Reported:
   runs as Prefect recorded them (``start_time`` to ``end_time``, subflows included);
 - ``flow without publishing``: the wall time less the publishing tasks' recorded seconds
   (the local server's write speed is moto's, not DynamoDB's);
-- ``publish vs bare batch_writer``: the flow's publishing seconds next to a bare boto3
-  ``batch_writer`` loop (``publish_workers`` threads, as ``benchmarks.publish`` has it) writing
-  the same rows, read back from the table, to a fresh table of the same server in the same run;
+- ``publish vs bare batch_writer`` (``benchmarks.flow_publish``): the flow's publishing task
+  and a bare boto3 ``batch_writer`` loop (``publish_workers`` threads, as ``benchmarks.publish``
+  has it) writing the same rows (rebuilt from the artifact, checked against the fingerprint the
+  flow registered) to fresh tables of the same server, alternating, in the same run; and the
+  flow's own recorded publishing seconds next to the best bare run;
 - with ``dask_workers`` (``recs bench``: 1 and 2): top-k for every user of the flow's model
   on a ``distributed`` LocalCluster of 1, 2... worker processes (one thread each, 2 shards
   per worker), through
   ``fanout.score_users`` on prefect-dask's ``DaskTaskRunner``, next to the same scoring in
   the flow's process on one thread (the cluster is started, and its workers have scored a
-  few users, before the clock starts; each task is sent the factors and the seen matrix).
+  few users, before the clock starts; each task is sent its users' rows of the factors and of
+  the seen matrix, ``shard.slice_for``), and the bytes a shard's inputs pickle to, sliced and
+  whole (what each task was sent before).
 """
 
 from __future__ import annotations
@@ -33,7 +37,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks import print_records
+from benchmarks import flow_publish, print_records
+from benchmarks.flow_publish import compare
 from benchmarks.proc import in_child, peak_rss_mb, record
 
 PUBLISH_TASKS = ("publish_version", "begin_publish", "write_part", "finish_publish")
@@ -71,41 +76,10 @@ def recorded_task_runs(flow_run_id, wait: float = 30.0) -> list:
             time.sleep(1.0)
 
 
-def _scan_rows(client, table: str, version: str) -> list[dict]:
-    """Every row of ``version`` (recommendation rows only), as plain Python values for boto3's resource."""
-    from boto3.dynamodb.types import TypeDeserializer
-
-    deserialize = TypeDeserializer().deserialize
-    rows, start = [], None
-    while True:
-        page = client.scan(TableName=table, **({"ExclusiveStartKey": start} if start else {}))
-        rows += [
-            {k: deserialize(v) for k, v in item.items()}
-            for item in page["Items"]
-            if item["sk"]["S"] == version and not item["pk"]["S"].startswith("meta#")
-        ]
-        start = page.get("LastEvaluatedKey")
-        if not start:
-            return rows
-
-
-def _bare_publish(aws, settings, version: str) -> dict:
-    """A bare batch_writer loop writing the version's rows to a fresh table of the same server."""
-    import boto3
-
-    from benchmarks.publish import bare_batch_writer
-    from pipeline.publish import dynamo
-
-    client = boto3.client("dynamodb", endpoint_url=aws.endpoint_url, region_name=aws.region)
-    rows = _scan_rows(client, settings.table_name, version)
-    dynamo.check_table(client, "bench-bare", create=True)
-    started = time.perf_counter()
-    bare_batch_writer(aws.endpoint_url, aws.region, "bench-bare", rows, settings.publish_workers)
-    return {"rows": len(rows), "seconds": time.perf_counter() - started}
-
-
 def _dask_scoring(settings, version: str, workers_list: list[int]) -> list[dict]:
     """Top-k for every user in the flow's process (one thread) and on LocalClusters of each size."""
+    import pickle
+
     import distributed
     from prefect import flow, unmapped
     from prefect_dask import DaskTaskRunner
@@ -123,17 +97,19 @@ def _dask_scoring(settings, version: str, workers_list: list[int]) -> list[dict]
     started = time.perf_counter()
     shard.score_range(model, seen, settings.k, range(users), threads=1)
     single = time.perf_counter() - started
+    whole_bytes = len(pickle.dumps((model, seen), protocol=pickle.HIGHEST_PROTOCOL))
 
     @flow(name="bench-scoring")
     def scoring(shards: int, n: int) -> int:
-        parts = score_users.map(
-            unmapped(model), unmapped(seen), unmapped(settings.k), shard.ranges(n, shards)
-        )
+        slices = [shard.slice_for(model, seen, r) for r in shard.ranges(n, shards)]
+        parts = score_users.map(slices, unmapped(settings.k))
         return len(shard.concat([p.result() for p in parts]).ids)
 
     records = []
     for workers in workers_list:
         cluster_options = {"n_workers": workers, "threads_per_worker": 1, "dashboard_address": None}
+        first = shard.slice_for(model, seen, shard.ranges(users, 2 * workers)[0])
+        sliced_bytes = len(pickle.dumps(first, protocol=pickle.HIGHEST_PROTOCOL))
         with distributed.LocalCluster(**cluster_options) as cluster:
             runner = DaskTaskRunner(address=cluster.scheduler_address)
             on_dask = scoring.with_options(task_runner=runner)  # type: ignore[arg-type]
@@ -145,12 +121,13 @@ def _dask_scoring(settings, version: str, workers_list: list[int]) -> list[dict]
             record(
                 f"top-k on Dask, {workers} worker process(es) vs 1 thread in the flow's process",
                 seconds, single, peak_rss_mb(), users=scored, shards=2 * workers, workers=workers,
+                shard_input_bytes=sliced_bytes, whole_input_bytes=whole_bytes,
             )
         )  # fmt: skip
     return records
 
 
-def _run_flow(scale: str, workdir: str, dask_workers: list[int]) -> dict:
+def _run_flow(scale: str, workdir: str, dask_workers: list[int], repeats: int = 2) -> dict:
     """The child's work: log, local AWS, Prefect, the flow; figures as a dict."""
     os.environ["PREFECT_HOME"] = str(Path(workdir) / "prefect-home")
     os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
@@ -180,21 +157,27 @@ def _run_flow(scale: str, workdir: str, dask_workers: list[int]) -> dict:
         summary = state.result()
         peak = peak_rss_mb()
         stages = stage_seconds(recorded_task_runs(state.state_details.flow_run_id))
-        bare = _bare_publish(aws, settings, summary.model_version) if summary.published else None
+        metrics = summary.metrics or {}
+        bare = compare(aws, settings, summary.model_version, metrics, repeats) if summary.published else None
         scoring = _dask_scoring(settings, summary.model_version, dask_workers) if dask_workers else []
     return {
         "events": spec.events, "files": len(files), "users": summary.users, "items": summary.items,
         "published": summary.published, "rows": summary.rows_published, "wall": wall, "peak": peak,
-        "stages": stages, "bare": bare, "scoring": scoring, "publish_workers": settings.publish_workers,
+        "stages": stages, "bare": bare and bare | {"publish_workers": settings.publish_workers},
+        "scoring": scoring,
     }  # fmt: skip
 
 
 def run(
-    scale: str = "small", dask_workers: list[int] | None = None, workdir: Path | None = None
+    scale: str = "small",
+    dask_workers: list[int] | None = None,
+    workdir: Path | None = None,
+    repeats: int = 2,
 ) -> list[dict]:
-    """Stage records (benchmarks/__init__.py) of one nightly run at ``scale``."""
+    """Stage records (benchmarks/__init__.py) of one nightly run at ``scale``; ``repeats`` side-by-side
+    publishing runs of each side after it."""
     with tempfile.TemporaryDirectory(prefix="recs-bench-flow-") as tmp:
-        found = in_child(_run_flow, scale, str(workdir or tmp), dask_workers or [])
+        found = in_child(_run_flow, scale, str(workdir or tmp), dask_workers or [], repeats)
     stages, wall = found["stages"], found["wall"]
     publish = sum(s["seconds"] for name, s in stages.items() if name in PUBLISH_TASKS)
     shape = {"events": found["events"], "users": found["users"], "items": found["items"]}
@@ -210,14 +193,7 @@ def run(
         )
     )  # fmt: skip
     if found["bare"]:
-        bare = found["bare"]
-        records.append(
-            record(
-                f"publish (flow) vs bare batch_writer ({found['publish_workers']} threads), same rows",
-                publish, bare["seconds"], found["peak_rss_mb"], rows=found["rows"], bare_rows=bare["rows"],
-                throughput_ratio=round(bare["seconds"] / publish, 3) if publish else None,
-            )
-        )  # fmt: skip
+        records += flow_publish.records(found["bare"], publish, found["peak_rss_mb"])
     return records + found["scoring"]
 
 
@@ -233,9 +209,10 @@ def main(argv: list[str] | None = None) -> None:
         "--dask-workers", type=int, nargs="*", default=[], help="also score on Dask with these"
     )
     parser.add_argument("--workdir", type=Path, help="keep the log, warehouse and artifacts here")
+    parser.add_argument("--repeats", type=int, default=2, help="side-by-side publishing runs of each side")
     parser.add_argument("--json", action="store_true", help="end with one JSON line of the records")
     args = parser.parse_args(argv)
-    print_records(run(args.scale, args.dask_workers, args.workdir), args.json)
+    print_records(run(args.scale, args.dask_workers, args.workdir, args.repeats), args.json)
 
 
 if __name__ == "__main__":

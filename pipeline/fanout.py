@@ -3,7 +3,8 @@
 ``score_and_publish`` is a Prefect subflow. Its tasks take plain data (the model, the seen
 matrix, id arrays, segments) and never touch the warehouse, so any worker can run them:
 
-1. ``score_users`` once per user range (``score_shards``), the parts joined in order by
+1. ``score_users`` once per user range (``score_shards``), each sent only its users' rows of
+   the factors and the seen matrix (``shard.slice_for``); the parts joined in order by
    ``precompute``, which adds similar items and the popular lists;
 2. with ``publish_shards`` = 1, ``publish_version``: one resumable publish (its watermark
    resumes a crashed run);
@@ -76,9 +77,9 @@ def task_runner(settings: PipelineSettings) -> TaskRunner:
 
 
 @task(**task_defaults)
-def score_users(model, seen, k: int, users: range, available: np.ndarray | None = None) -> recommend.TopK:
-    """Top ``k`` of the users in ``users`` among ``available`` items (None: all)."""
-    return rules.score_range(model, seen, k, users, available)
+def score_users(part: shard.Slice, k: int, available: np.ndarray | None = None) -> recommend.TopK:
+    """Top ``k`` of the shard's users among ``available`` items (None: all)."""
+    return rules.score_range(part.model, part.seen, k, part.rows, available)
 
 
 @task(**task_defaults)
@@ -187,11 +188,10 @@ def score_and_publish(
     """Score every user in shards, precompute the version's rows, publish them and flip the pointer."""
     model, data, seen, segments = inputs.model, inputs.data, inputs.seen, inputs.segments
     item_rules, new = inputs.item_rules, inputs.new
-    ranges = shard.ranges(data.shape[0], settings.score_shards)
+    # each shard is sent its own users' factor and seen rows, not the whole model and matrix
+    slices = [shard.slice_for(model, seen, r) for r in shard.ranges(data.shape[0], settings.score_shards)]
     depth = settings.k + settings.candidates
-    parts = score_users.map(
-        unmapped(model), unmapped(seen), unmapped(depth), ranges, unmapped(item_rules.available)
-    )
+    parts = score_users.map(slices, unmapped(depth), unmapped(item_rules.available))
     pre = precompute.submit(model, data, segments, settings, parts, item_rules, new)  # type: ignore[arg-type]
     if settings.publish_shards == 1:
         return publish_version.submit(version, pre, metrics, settings).result()  # type: ignore[call-overload]

@@ -10,6 +10,7 @@ Nothing here knows about Prefect: the flow maps a task over
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
@@ -31,6 +32,42 @@ def score_range(model, seen: sp.csr_matrix, k: int, users: range, threads: int |
     rows = np.arange(users.start, users.stop)
     with progress.terminal_bar(len(users), f"score users {users.start}-{users.stop}", "users") as bar:
         return top_k_for_users(model, seen, k, rows, threads=threads, on_block=bar.update)
+
+
+@dataclass(frozen=True)
+class Factors:
+    """A factor model's user factors cut to one shard's users, and every item's factors: all that
+    ``rules.score_range`` reads of an ALS model (``user_factors``, ``item_factors``)."""
+
+    user_factors: np.ndarray
+    item_factors: np.ndarray
+
+
+@dataclass(frozen=True)
+class Slice:
+    """What one scoring shard needs and nothing more: its users' rows of the factors and of the
+    seen matrix, as rows 0..len(users). A task runner that ships each task's inputs to a worker
+    (Dask, Ray) then sends each shard its own rows, not the whole model and seen matrix."""
+
+    users: range  # the shard's user rows in the whole model
+    model: object  # ``Factors``; a model without factors (item kNN) whole: its own ``recommend`` needs it
+    seen: sp.csr_matrix  # the shard's rows of the seen matrix
+
+    @property
+    def rows(self) -> range:
+        """The shard's users as rows of ``model`` (``Factors``) and ``seen``."""
+        return range(len(self.users))
+
+
+def slice_for(model, seen: sp.csr_matrix, users: range) -> Slice:
+    """The shard of ``users``: their factor rows (a view) and seen rows (a copy of those rows only)."""
+    if users.step != 1 or users.start < 0 or users.stop > seen.shape[0]:
+        raise ValueError(f"users must be a contiguous range within 0..{seen.shape[0]}, got {users}")
+    rows = seen[users.start : users.stop]
+    if getattr(model, "item_factors", None) is None:
+        return Slice(users, model, rows)
+    factors = Factors(model.user_factors[users.start : users.stop], model.item_factors)
+    return Slice(users, factors, rows)
 
 
 def concat(parts: Sequence[TopK]) -> TopK:

@@ -39,8 +39,14 @@ def test_the_flow_bench_reports_the_flows_own_stages_and_publishing_next_to_the_
     publish = records["flow: publish_version"]["seconds"]
     assert without["seconds"] == pytest.approx(whole["seconds"] - publish, abs=0.01)
     assert sum(s["seconds"] for s in whole["stages"].values()) <= whole["seconds"] + 0.5
-    (bare,) = [r for name, r in records.items() if name.startswith("publish (flow) vs bare batch_writer")]
-    # the same rows both ways: one per user, one per item, the global popular list and one per segment
-    assert bare["rows"] == bare["bare_rows"] >= whole["users"] + whole["items"] + 1
+    (side,) = [r for name, r in records.items() if name.startswith("publish (the flow's task) vs bare")]
+    # the same rows both ways (checked by fingerprint): a user's, an item's, the popular lists
+    assert side["rows"] >= whole["users"] + whole["items"] + 1
+    assert len(side["flow_runs"]) == len(side["bare_runs"]) == 2
+    assert side["seconds"] == pytest.approx(min(side["flow_runs"]), abs=0.01)
+    assert side["baseline_seconds"] == pytest.approx(min(side["bare_runs"]), abs=0.01)
+    (in_flow,) = [r for name, r in records.items() if name.startswith("publish inside the flow")]
+    assert in_flow["seconds"] == pytest.approx(publish, abs=0.01)
     (dask,) = [r for name, r in records.items() if name.startswith("top-k on Dask")]
     assert dask["users"] == whole["users"] and dask["workers"] == 1
+    assert 0 < dask["shard_input_bytes"] < dask["whole_input_bytes"]  # half the users' rows

@@ -98,11 +98,43 @@ def test_the_flows_shard_task_maps_over_ranges_and_joins_in_order(prefect_harnes
 
     @flow
     def score_in_shards(shards: int) -> recommend.TopK:
-        ranges = shard.ranges(len(user_ids), shards)
-        futures = score_users.map(unmapped(model), unmapped(seen), unmapped(10), ranges)
+        slices = [shard.slice_for(model, seen, r) for r in shard.ranges(len(user_ids), shards)]
+        futures = score_users.map(slices, unmapped(10))
         return shard.concat([f.result() for f in futures])
 
     single = recommend.top_k_for_users(model, seen, 10)
     sharded = score_in_shards(4)
     np.testing.assert_array_equal(sharded.ids, single.ids)
     np.testing.assert_array_equal(sharded.scores, single.scores)
+
+
+@pytest.mark.parametrize("shards", [1, 3, 311])
+def test_a_shard_slice_scores_as_the_whole_model_does_and_holds_only_its_rows(trained, shards):
+    model, seen, user_ids, _ = trained
+    single = recommend.top_k_for_users(model, seen, 10)
+    for users in shard.ranges(len(user_ids), shards):
+        part = shard.slice_for(model, seen, users)
+        assert part.model.user_factors.shape == (len(users), model.factors)
+        assert part.seen.shape == (len(users), seen.shape[1])
+        assert part.seen.nnz == seen[users.start : users.stop].nnz
+        top = recommend.top_k_for_users(part.model, part.seen, 10, np.arange(len(users)), threads=1)
+        np.testing.assert_array_equal(top.ids, single.ids[users.start : users.stop])
+        np.testing.assert_array_equal(top.scores, single.scores[users.start : users.stop])
+
+
+def test_a_shard_slice_pickles_to_a_fraction_of_the_whole_inputs(trained):
+    """What a Dask or Ray worker is sent per shard: its rows, not the model and seen matrix."""
+    import pickle
+
+    model, seen, user_ids, _ = trained
+    whole = len(pickle.dumps((model.user_factors, model.item_factors, seen)))
+    part = shard.slice_for(model, seen, shard.ranges(len(user_ids), 10)[3])
+    sliced = len(pickle.dumps(part))
+    assert sliced < whole / 3  # a tenth of the users' rows, plus every item's factors
+
+
+@pytest.mark.parametrize("users", [range(-1, 3), range(0, 312), range(0, 10, 2)])
+def test_a_shard_outside_the_users_is_refused(trained, users):
+    model, seen, _, _ = trained
+    with pytest.raises(ValueError, match="users must be a contiguous range within 0..311"):
+        shard.slice_for(model, seen, users)
