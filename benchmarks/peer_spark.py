@@ -120,6 +120,7 @@ def session(engine: SparkEngine, workdir: Path) -> Any:
             .config("spark.default.parallelism", str(engine.blocks))
             .config("spark.sql.execution.arrow.pyspark.enabled", "true")
             .config("spark.ui.enabled", "false")
+            .config("spark.ui.showConsoleProgress", "false")
             .config("spark.local.dir", str(workdir))
             .getOrCreate()
         )
