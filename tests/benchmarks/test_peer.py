@@ -113,3 +113,22 @@ def test_through_spark_and_back(tmp_path):
         assert HOSTILE_ITEMS[lists].tolist() == HOSTILE_ITEMS[expected].tolist()
     finally:
         spark.stop()
+
+
+def test_records_give_ratios_against_spark_and_judge_the_goal():
+    ours = {"fit_s": 1.0, "topk_s": 0.5, "ndcg@10": 0.30, "params": {}}
+    row = {
+        "dataset": "d", "users": 3, "items": 2, "train_pairs": 4, "test_users": 1, "k": 50,
+        "load_average": [1.0, 1.0], "spark_lists_agreement": 1.0, "ours_configured_ndcg@10": 0.2,
+        "ours_configured_params": {}, "spark_jvm_peak_rss_mb": None,
+        "ours": {"equal trials": ours | {"ndcg@10": 0.29}, "equal search time": ours},
+        "spark": {"fit_s": 16.0, "topk_s": 3.0, "ndcg@10": 0.30, "params": {}, "search_s": 1.0, "trials": []},
+    }  # fmt: skip
+    out = peer.records(row)
+    assert [(r["name"], r["ratio"], r["speedup"], r["goal_met"]) for r in out] == [
+        ("peer: ALS fit vs Spark ALS.fit (d; ours tuned: equal trials)", 0.0625, 16.0, False),
+        ("peer: top-k all users vs Spark (d; ours tuned: equal trials)", 0.1667, 6.0, False),
+        ("peer: ALS fit vs Spark ALS.fit (d; ours tuned: equal search time)", 0.0625, 16.0, True),
+        ("peer: top-k all users vs Spark (d; ours tuned: equal search time)", 0.1667, 6.0, False),
+    ]
+    assert "peer:" in peer.table(out) and "16.0x" in peer.table(out)
