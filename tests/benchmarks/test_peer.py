@@ -7,6 +7,8 @@ Spark session needs the ``peer`` extra (pyspark) and Java, skips without them, a
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -132,3 +134,12 @@ def test_records_give_ratios_against_spark_and_judge_the_goal():
         ("peer: top-k all users vs Spark (d; ours tuned: equal search time)", 0.1667, 6.0, False),
     ]
     assert "peer:" in peer.table(out) and "16.0x" in peer.table(out)
+
+
+def test_without_pyspark_the_benchmark_says_which_extra_it_needs(monkeypatch, tmp_path):
+    monkeypatch.setitem(sys.modules, "pyspark", None)  # as if not installed: importing it raises
+    monkeypatch.setitem(sys.modules, "pyspark.sql", None)
+    with pytest.raises(
+        peer_spark.PeerUnavailable, match=r"pyspark, which is not installed: pip install -e '\.\[peer\]'"
+    ):
+        peer_spark.session(peer_spark.SparkEngine(), tmp_path)
