@@ -15,6 +15,8 @@ Groups, in the flow's order (each module returns stage records, see ``benchmarks
 - ``warm``: the served model warm-started from the holdout model vs a cold fit (benchmarks/warm.py);
 - ``flow``: the real nightly flow end to end, stages from Prefect's task-run records, publishing
   next to a bare batch_writer loop (benchmarks/flow.py).
+- ``peer`` (only when named, needs the ``peer`` extra): Spark MLlib's ALS on the same data,
+  tuned comparably: fit, top-k for all users and nDCG@10 side by side (benchmarks/peer.py).
 
 The last record, ``nightly flow (estimate)``, adds up the measured stages the flow runs
 (training twice: the holdout model and the served one) with publish extrapolated to all
@@ -34,7 +36,8 @@ from datetime import UTC, datetime
 from importlib import import_module, metadata
 from pathlib import Path
 
-GROUPS = ("data", "train", "topk", "evaluate", "publish", "api", "warm", "flow")
+GROUPS = ("data", "train", "topk", "evaluate", "publish", "api", "warm", "flow", "peer")
+DEFAULT_GROUPS = GROUPS[:-1]  # peer (Spark MLlib side by side) needs the peer extra: only with --only
 DYNAMODB_WRITES_PER_S = 4_000  # a new on-demand table's initial write throughput (1 KB rows)
 LIBRARIES = ("numpy", "scipy", "implicit", "numba", "duckdb", "boto3", "prefect", "fastapi")
 
@@ -134,7 +137,7 @@ def flow_estimate(records: list[dict], users: int | None, items: int | None) -> 
 
 def run(scale: str = "small", only: list[str] | None = None, workdir: Path | None = None) -> dict:
     """Every group's records for ``scale``, plus the flow estimate and the machine."""
-    groups = set(only or GROUPS)
+    groups = set(only or DEFAULT_GROUPS)
     unknown = groups - set(GROUPS)
     if unknown:
         raise ValueError(f"--only must name groups among {GROUPS}, got {sorted(unknown)}")
@@ -147,7 +150,7 @@ def run(scale: str = "small", only: list[str] | None = None, workdir: Path | Non
             records += _other("data", scale)
         if groups & {"train", "topk"}:
             records += _model_groups(scale, groups, folder)
-        for group in ("evaluate", "publish", "api", "warm", "flow"):
+        for group in ("evaluate", "publish", "api", "warm", "flow", "peer"):
             if group in groups:
                 records += _other(group, scale)
     shape = _find(records, "top-k all users") or _find(records, "train:") or {}

@@ -132,7 +132,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--scale", default="small", choices=SCALES, help="synthetic data size (default: small)"
     )
     bench.add_argument(
-        "--only", nargs="+", metavar="GROUP", help="data train topk evaluate publish api warm flow"
+        "--only",
+        nargs="+",
+        metavar="GROUP",
+        help="data train topk evaluate publish api warm flow peer (peer only when named)",
     )
     common.add_json(bench, "end with one JSON line: the figures")
     bench.set_defaults(func=cmd_bench)
