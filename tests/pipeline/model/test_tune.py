@@ -154,3 +154,28 @@ def test_the_tuned_model_beats_most_popular_on_the_test_part(holdout):
     evaluation, result = tune.tuned_evaluation(holdout, TuningSettings(max_trials=2), 10, START)
     assert evaluation.overall["model"]["ndcg@10"] > evaluation.overall["popular"]["ndcg@10"]
     assert len(result.trials) == 2
+
+
+def test_the_search_scores_on_the_validation_split_it_is_given(holdout):
+    """A given fold (a time split's, from pipeline.data.validation) replaces the random one: the
+    first trial's score is the start parameters fitted on its training part, scored on its
+    validation part."""
+    fold = split_per_user(holdout.train, 0.4, seed=9)
+    record = tune.tune(holdout.train, TuningSettings(max_trials=1), 10, START, SMALL, fold=fold)
+    model = train.fit(fold.train, START)
+    expected = tune.validation_metrics(model, fold, fold.test_users, 10)["ndcg@10"]
+    default = tune.tune(holdout.train, TuningSettings(max_trials=1), 10, START, SMALL)
+    assert record.trials[0]["ndcg@10"] == pytest.approx(expected)
+    assert default.trials[0]["ndcg@10"] != pytest.approx(expected)
+
+
+def test_the_first_trials_are_the_start_the_callers_points_then_the_start_with_each_other_scaling(holdout):
+    extra = ALSParams(factors=12, regularization=0.5, alpha=1.0, iterations=2, scaling="log")
+    record = tune.tune(
+        holdout.train, TuningSettings(max_trials=4, seed=1), 10, START, SMALL, enqueue=(extra,)
+    )
+    points = [
+        (t["factors"], t["regularization"], t["alpha"], t["iterations"], t["scaling"]) for t in record.trials
+    ]
+    assert points == [(8, 1.0, 2.0, 3, "linear"), (12, 0.5, 1.0, 2, "log"), (8, 1.0, 2.0, 3, "log"),
+                      (8, 1.0, 2.0, 3, "bm25")]  # fmt: skip
