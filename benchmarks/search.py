@@ -15,6 +15,7 @@ warehouse, split ``random-per-user`` (20% of each user's items, seed), then
 - ``oracle``: every point of a grid over factors, regularization, alpha and scaling, each
   fitted on the training part and scored **on the test part itself**: the best of it is
   what a hand search that cheats could reach; only a benchmark may do this;
+- ``start``: the search's first point (the config's ``[als]``, untuned), scored the same way;
 - ``item_knn`` and ``popular``: the baselines of ``recs evaluate``.
 
 Prints one row per dataset: nDCG@10 of each, the search's gap to the oracle (relative), the
@@ -103,6 +104,7 @@ def run_dataset(name: str, events: str, config: str | None, args: argparse.Names
     record = tune.tune(holdout.train, budget, K, settings.als, use_gpu=False)
     seconds = time.perf_counter() - began
     searched = test_ndcg(holdout, record.best)
+    untuned = test_ndcg(holdout, settings.als)  # the search's start, as configured
     users = holdout.test_users
     baselines = evaluate.baseline_lists(holdout, users, K)
     base = {n: ranking_metrics(ids, holdout.test[users], K)[f"ndcg@{K}"] for n, ids in baselines.items()}
@@ -113,6 +115,7 @@ def run_dataset(name: str, events: str, config: str | None, args: argparse.Names
         "users": int(holdout.train.shape[0]),
         "items": int(holdout.train.shape[1]),
         "search": round(searched, 4),
+        "start": round(untuned, 4),
         "oracle": round(best, 4),
         "gap": round(1 - searched / best, 4) if best > 0 else None,
         "item_knn": round(base["item_knn"], 4),

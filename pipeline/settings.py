@@ -46,7 +46,7 @@ class TuningSettings(BaseModel):
 
     enabled: bool = True
     every_days: float = Field(7.0, ge=0, description="search again after this long; 0: every run")
-    max_trials: int = Field(60, ge=1, le=1000)
+    max_trials: int = Field(100, ge=1, le=1000)
     max_seconds: float = Field(180.0, gt=0, description="no new trial starts after this long")
     random_trials: int = Field(8, ge=1, description="trials drawn at random before TPE models the space")
     prune_after_trials: int = Field(
