@@ -113,6 +113,7 @@ def run_dataset(name: str, events: str, config: str | None, args: argparse.Names
     best, point = oracle(holdout, GRIDS[args.grid], settings.als.random_state)
     return {
         "dataset": name,
+        "seed": args.seed,
         "interactions": int(holdout.train.user_items.nnz + holdout.test.nnz),
         "users": int(holdout.train.shape[0]),
         "items": int(holdout.train.shape[1]),

@@ -187,6 +187,9 @@ def choose_params(train_part: Interactions, settings: PipelineSettings) -> tune.
     """A parameter search on the training part when one is due, else the last winner reused."""
     last = artifact.last_search(settings.artifacts_dir)
     fold = None  # the search's validation split, the same kind as the holdout (pipeline/data/validation.py)
+    again = validation.confirm_fold(  # a second one for the best trials (random kind only)
+        settings.holdout_split, train_part, settings.tuning.validation_fraction, settings.tuning.seed
+    )
     if settings.tuning.enabled:
         with warehouse.connect(settings.warehouse, read_only=True) as con:
             fold = validation.validation_fold(
@@ -194,8 +197,9 @@ def choose_params(train_part: Interactions, settings: PipelineSettings) -> tune.
                 train_part, settings.holdout_days, settings.tuning.validation_fraction, settings.tuning.seed,
             )  # fmt: skip
     return tune.choose(
-        train_part, settings.tuning, settings.eval_k, settings.als, last, settings.use_gpu, fold=fold
-    )
+        train_part, settings.tuning, settings.eval_k, settings.als, last, settings.use_gpu, fold=fold,
+        confirm_fold=again,
+    )  # fmt: skip
 
 
 @task(**task_defaults)

@@ -54,6 +54,9 @@ class TuningSettings(BaseModel):
     )
     validation_fraction: float = Field(0.2, gt=0, lt=1)
     seed: int = 0
+    confirm_trials: int = Field(
+        3, ge=1, description="the best trials scored again on a second validation split (1: none)"
+    )
 
 
 class GateSettings(BaseModel):

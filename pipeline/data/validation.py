@@ -80,3 +80,13 @@ def validation_fold(
             f"the holdout's last holdout_days = {holdout_days} days"
         ) from err
     return make_holdout(searched, later)
+
+
+def confirm_fold(
+    how: SplitKind, train: Interactions, validation_fraction: float, seed: int
+) -> Holdout | None:
+    """A second validation split for the search's best trials: another seed's share of each
+    user's items for the random kind; None for a time split, which has one validation period."""
+    if how == "random-per-user":
+        return split_per_user(train, validation_fraction, seed + 1)
+    return None

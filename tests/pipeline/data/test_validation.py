@@ -104,3 +104,12 @@ def test_unknown_kind_is_refused(daily):
     held = splits.holdout(daily, RULES, "random-per-user")
     with pytest.raises(splits.SplitError, match=r"split must be one of .* got 'kfold'"):
         validation.validation_fold(daily, RULES, "kfold", held.train)  # type: ignore[arg-type]
+
+
+def test_a_second_split_for_the_best_trials_is_another_seeds_share_or_none_for_time(daily):
+    held = splits.holdout(daily, RULES, "random-per-user", test_fraction=0.2, seed=1)
+    again = validation.confirm_fold("random-per-user", held.train, 0.3, seed=4)
+    assert again is not None
+    assert (again.test != splits.split_per_user(held.train, 0.3, seed=5).test).nnz == 0
+    assert (again.test != splits.split_per_user(held.train, 0.3, seed=4).test).nnz > 0
+    assert validation.confirm_fold("time", held.train, 0.3, seed=4) is None
