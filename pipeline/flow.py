@@ -186,11 +186,11 @@ def refit_model(
 def choose_params(train_part: Interactions, settings: PipelineSettings) -> tune.TuningRecord:
     """A parameter search on the training part when one is due, else the last winner reused."""
     last = artifact.last_search(settings.artifacts_dir)
-    fold = None  # the search's validation split, the same kind as the holdout (pipeline/data/validation.py)
-    again = validation.confirm_fold(  # a second one for the best trials (random kind only)
-        settings.holdout_split, train_part, settings.tuning.validation_fraction, settings.tuning.seed
-    )
+    fold = again = None  # the search's validation split, the holdout's kind (pipeline/data/validation.py)
     if settings.tuning.enabled:
+        again = validation.confirm_fold(  # a second one for the best trials (random kind only)
+            settings.holdout_split, train_part, settings.tuning.validation_fraction, settings.tuning.seed
+        )
         with warehouse.connect(settings.warehouse, read_only=True) as con:
             fold = validation.validation_fold(
                 con, interactions.InteractionRules.from_settings(settings), settings.holdout_split,
