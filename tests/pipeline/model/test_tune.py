@@ -39,7 +39,7 @@ def test_the_search_never_sees_the_test_part(holdout, monkeypatch):
 
     monkeypatch.setattr(train, "fit", spy_fit)
     monkeypatch.setattr(tune, "validation_metrics", spy_score)
-    tune.tune(holdout.train, TuningSettings(max_trials=3), 10, START, SMALL)
+    tune.tune(holdout.train, TuningSettings(max_trials=3, confirm_trials=3), 10, START, SMALL)
 
     test_pairs, train_pairs = pairs(holdout.test), pairs(holdout.train.user_items)
     assert len(fitted) == 6 and len(folds) >= 6  # 3 trials, the best 3 fitted again on a second split
