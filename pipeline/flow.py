@@ -13,7 +13,7 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.runtime import flow_run
 
 from pipeline import aws, fanout
-from pipeline.data import catalog, interactions, quality, splits, warehouse
+from pipeline.data import catalog, interactions, quality, splits, validation, warehouse
 from pipeline.data.ingest import IngestReport, ingest
 from pipeline.data.interactions import Interactions
 from pipeline.data.staging import LogShape
@@ -190,7 +190,20 @@ def refit_model(
 def choose_params(train_part: Interactions, settings: PipelineSettings) -> tune.TuningRecord:
     """A parameter search on the training part when one is due, else the last winner reused."""
     last = artifact.last_search(settings.artifacts_dir)
-    return tune.choose(train_part, settings.tuning, settings.eval_k, settings.als, last, settings.use_gpu)
+    fold = again = None  # the search's validation split, the holdout's kind (pipeline/data/validation.py)
+    if settings.tuning.enabled:
+        again = validation.confirm_fold(  # a second one for the best trials (random kind only)
+            settings.holdout_split, train_part, settings.tuning.validation_fraction, settings.tuning.seed
+        )
+        with warehouse.connect(settings.warehouse, read_only=True) as con:
+            fold = validation.validation_fold(
+                con, interactions.InteractionRules.from_settings(settings), settings.holdout_split,
+                train_part, settings.holdout_days, settings.tuning.validation_fraction, settings.tuning.seed,
+            )  # fmt: skip
+    return tune.choose(
+        train_part, settings.tuning, settings.eval_k, settings.als, last, settings.use_gpu, fold=fold,
+        confirm_fold=again,
+    )  # fmt: skip
 
 
 @task(**task_defaults)

@@ -69,7 +69,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     import tempfile
 
-    from pipeline.data import interactions, splits, warehouse
+    from pipeline.data import interactions, splits, validation, warehouse
     from pipeline.data.ingest import ingest
     from pipeline.data.splits import SplitKind
     from pipeline.data.staging import LogShape
@@ -90,8 +90,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         rules = interactions.InteractionRules.from_settings(settings)
         holdout = splits.holdout(con, rules, split, days, test_fraction, split_seed)
         segments = interactions.user_segments(con, settings.segment_column, holdout.train.user_ids)
+        fold = validation.validation_fold(
+            con, rules, split, holdout.train, days, budget.validation_fraction, budget.seed
+        )  # the search's validation split: the same kind as the holdout
+        again = validation.confirm_fold(split, holdout.train, budget.validation_fraction, budget.seed)
         evaluation, tuned = tune.tuned_evaluation(
-            holdout, budget, k, settings.als, tuple(settings.eval_ks), segments, settings.use_gpu
+            holdout, budget, k, settings.als, tuple(settings.eval_ks), segments, settings.use_gpu, fold, again
         )
     print(f"{split} split, {len(holdout.test_users)} test users; tuned in {len(tuned.trials)} trials")
     print(report.markdown_table(report.metric_rows(evaluation)))

@@ -39,10 +39,10 @@ def test_the_search_never_sees_the_test_part(holdout, monkeypatch):
 
     monkeypatch.setattr(train, "fit", spy_fit)
     monkeypatch.setattr(tune, "validation_metrics", spy_score)
-    tune.tune(holdout.train, TuningSettings(max_trials=3), 10, START, SMALL)
+    tune.tune(holdout.train, TuningSettings(max_trials=3, confirm_trials=3), 10, START, SMALL)
 
     test_pairs, train_pairs = pairs(holdout.test), pairs(holdout.train.user_items)
-    assert len(fitted) == 3 and len(folds) >= 3
+    assert len(fitted) == 6 and len(folds) >= 6  # 3 trials, the best 3 fitted again on a second split
     for matrix in fitted:
         assert pairs(matrix).isdisjoint(test_pairs)
         assert pairs(matrix) < train_pairs  # a validation part was carved out of training
@@ -58,7 +58,8 @@ def test_validation_items_come_from_the_training_part_only(holdout):
 
 
 def test_budget_in_trials_and_the_winner_is_the_best_trial(holdout):
-    result = tune.tune(holdout.train, TuningSettings(max_trials=3, seed=5), 10, START, SMALL)
+    budget = TuningSettings(max_trials=3, seed=5, confirm_trials=1)  # no second look: the top trial wins
+    result = tune.tune(holdout.train, budget, 10, START, SMALL)
     assert [t["trial"] for t in result.trials] == [0, 1, 2]
     first = result.trials[0]
     assert (first["factors"], first["regularization"], first["alpha"], first["iterations"]) == (
@@ -154,3 +155,55 @@ def test_the_tuned_model_beats_most_popular_on_the_test_part(holdout):
     evaluation, result = tune.tuned_evaluation(holdout, TuningSettings(max_trials=2), 10, START)
     assert evaluation.overall["model"]["ndcg@10"] > evaluation.overall["popular"]["ndcg@10"]
     assert len(result.trials) == 2
+
+
+def test_the_search_scores_on_the_validation_split_it_is_given(holdout):
+    """A given fold (a time split's, from pipeline.data.validation) replaces the random one: the
+    first trial's score is the start parameters fitted on its training part, scored on its
+    validation part."""
+    fold = split_per_user(holdout.train, 0.4, seed=9)
+    record = tune.tune(holdout.train, TuningSettings(max_trials=1), 10, START, SMALL, fold=fold)
+    model = train.fit(fold.train, START)
+    expected = tune.validation_metrics(model, fold, fold.test_users, 10)["ndcg@10"]
+    default = tune.tune(holdout.train, TuningSettings(max_trials=1), 10, START, SMALL)
+    assert record.trials[0]["ndcg@10"] == pytest.approx(expected)
+    assert default.trials[0]["ndcg@10"] != pytest.approx(expected)
+
+
+def test_the_first_trials_are_the_start_the_callers_points_then_the_start_with_each_other_scaling(holdout):
+    extra = ALSParams(factors=12, regularization=0.5, alpha=1.0, iterations=2, scaling="log")
+    record = tune.tune(
+        holdout.train, TuningSettings(max_trials=4, seed=1), 10, START, SMALL, enqueue=(extra,)
+    )
+    points = [
+        (t["factors"], t["regularization"], t["alpha"], t["iterations"], t["scaling"]) for t in record.trials
+    ]
+    assert points == [(8, 1.0, 2.0, 3, "linear"), (12, 0.5, 1.0, 2, "log"), (8, 1.0, 2.0, 3, "log"),
+                      (8, 1.0, 2.0, 3, "bm25")]  # fmt: skip
+
+
+def test_the_best_trials_are_scored_again_on_a_second_split_and_the_best_mean_wins(holdout):
+    """Three rows whose first scores favour a weak point: the second split's scores (real fits)
+    decide, and only the top confirm_trials are fitted again."""
+    strong = dict(factors=16, regularization=1.0, alpha=5.0, iterations=8, scaling="linear")
+    weak = dict(factors=1, regularization=1000.0, alpha=0.01, iterations=2, scaling="linear")
+    rows = [{**weak, "ndcg@10": 0.6}, {**strong, "ndcg@10": 0.5}, {**strong, "ndcg@10": 0.1}]
+    second = split_per_user(holdout.train, 0.2, seed=11)
+    best = tune.confirmed_best(rows, second, 2, 10, random_state=0)
+    assert best is rows[1]
+    model = train.fit(second.train, tune.trial_params(rows[1], 0))
+    expected = tune.validation_metrics(model, second, second.test_users, 10)["ndcg@10"]
+    assert rows[1]["confirm_ndcg@10"] == pytest.approx(expected) and "confirm_ndcg@10" not in rows[2]
+    assert rows[0]["confirm_ndcg@10"] + 0.6 < expected + 0.5
+    assert tune.confirmed_best(rows, None, 3, 10, random_state=0) is rows[0]  # a time split: one look
+
+
+def test_a_search_confirms_its_best_trials_on_another_seeds_split(holdout):
+    record = tune.tune(holdout.train, TuningSettings(max_trials=5, confirm_trials=3), 10, START, SMALL)
+    confirmed = [t for t in record.trials if "confirm_ndcg@10" in t]
+    assert len(confirmed) == 3 and all(t["state"] == "complete" for t in confirmed)
+    winner = next(t for t in record.trials if t["best"])
+    assert winner in confirmed
+    assert winner["ndcg@10"] + winner["confirm_ndcg@10"] == max(
+        t["ndcg@10"] + t["confirm_ndcg@10"] for t in confirmed
+    )
