@@ -56,3 +56,18 @@ def test_every_row_names_its_layout_version():
     ):
         assert int(row["schema"]["N"]) == contract.SCHEMA_VERSION
         assert contract.decode_row(row) == ranked
+
+
+def test_a_row_with_categories_new_items_and_about_decodes_all_three():
+    ranked = contract.RankedItems(("a", "b", "c"), (0.5, 0.25, 0.125))
+    row = contract.encode_row("item#x", "v", ranked, 1)
+    row[contract.CATEGORIES_ATTRIBUTE] = {"S": contract.encode_categories(["home/kitchen", None, "toys"])}
+    row[contract.NEW_ATTRIBUTE] = {"S": contract.encode_new([2])}
+    row[contract.ABOUT_ATTRIBUTE] = {"S": contract.encode_about("Mug, blue", "home")}
+    assert contract.decode_row(row) == contract.RankedItems(
+        ranked.item_ids,
+        ranked.scores,
+        categories=("home/kitchen", None, "toys"),
+        new=(2,),
+        about=("Mug, blue", "home"),
+    )
