@@ -5,8 +5,10 @@ skips every file it holds."""
 from __future__ import annotations
 
 import hashlib
+from datetime import datetime
 
 from pipeline.data.ingest import ingest
+from pipeline.data.staging import LogShape
 from tests.pipeline.data.logs import events, write
 
 HEADER = "user_id,item_id,event_type,ts\n"
@@ -69,3 +71,43 @@ def test_an_appended_file_adds_its_new_rows_and_bad_rows_to_its_manifest_row(con
     assert con.execute("SELECT source_row, reason FROM quarantine").fetchall() == [(4, "missing user_id")]
     skipped = ingest(con, [path], on_changed_file="append")
     assert (skipped.files_skipped, skipped.rows_loaded) == ([str(path)], 0)
+
+
+def test_a_call_with_a_new_and_a_grown_file_reports_the_rows_of_both(con, tmp_path):
+    grown = tmp_path / "log.csv"
+    grown.write_text(HEADER + "u0,i0,view,2026-01-01 10:00:00\n")
+    ingest(con, [grown], on_changed_file="append")
+    with grown.open("a") as f:  # one good row and one bad added
+        f.write("u1,i1,view,2026-01-01 10:01:00\nu2,,view,2026-01-01 10:02:00\n")
+    new = tmp_path / "new.csv"
+    new.write_text(HEADER + "u3,i3,view,2026-01-02 10:00:00\n,i4,view,2026-01-02 10:01:00\n")
+    report = ingest(con, [new, grown], on_changed_file="append", max_bad_fraction=0.5)
+    assert (report.files_loaded, report.files_changed) == ([str(new)], [str(grown)])
+    assert (report.rows_loaded, report.rows_quarantined) == (2, 2)  # one of each, from each file
+
+
+def test_two_files_with_bad_rows_in_one_call_report_all_the_bad_rows(con, tmp_path):
+    first, second = tmp_path / "a.csv", tmp_path / "b.csv"
+    first.write_text(HEADER + "u0,i0,view,2026-01-01 10:00:00\n,i1,view,2026-01-01 10:01:00\n")
+    second.write_text(HEADER + "u2,,view,2026-01-01 10:02:00\nu3,i3,view,2026-01-01 10:03:00\n")
+    report = ingest(con, [first, second], max_bad_fraction=0.5)
+    assert (report.rows_loaded, report.rows_quarantined) == (2, 2)
+    assert report.quarantine_reasons == {"missing item_id": 1, "missing user_id": 1}
+
+
+def test_the_added_rows_of_a_grown_file_are_read_with_the_call_s_column_map_and_log_shape(con, tmp_path):
+    path = tmp_path / "clicks.csv"
+    path.write_text("who,what,t\nu0,i0,1767261600\n")  # no event type column; epoch seconds
+    rules = {"column_map": {"user_id": "who", "item_id": "what", "ts": "t"}, "on_changed_file": "append"}
+    shape = LogShape(event_type="purchase", ts_unit="s")
+    ingest(con, [path], log_shape=shape, **rules)
+    with path.open("a") as f:
+        f.write("u1,i1,1767265200\n")
+    ingest(con, [path], log_shape=shape, **rules)
+    rows = con.execute(
+        "SELECT user_id, item_id, event_type, ts FROM raw_events ORDER BY source_row"
+    ).fetchall()
+    assert rows == [
+        ("u0", "i0", "purchase", datetime(2026, 1, 1, 10, 0)),
+        ("u1", "i1", "purchase", datetime(2026, 1, 1, 11, 0)),
+    ]
