@@ -13,21 +13,19 @@ import os
 import re
 import subprocess
 import sys
-import time
 import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import boto3
-import httpx
 import pytest
 
 import contract
 from infra.local import demo
 from infra.local.impressions import read_impressions
 from pipeline.model.artifact import saved_versions
-from tests.integration.test_replay import processes_with
+from tests.integration.test_replay import assert_all_stopped
 from tests.paths import ROOT, SAMPLE
 
 K = 5  # the demo's default: the top 5 of each user
@@ -127,13 +125,7 @@ def assert_gone(output: str, marker: str) -> None:
     """Neither the local AWS nor the API the run printed answers, and no process of it is left."""
     moto = re.search(r"local AWS \(moto\) at (http://127\.0\.0\.1:\d+)", output).group(1)
     api = re.search(r"API on (http://127\.0\.0\.1:\d+);", output).group(1)
-    for url in (f"{moto}/moto-api/", f"{api}/health"):
-        with pytest.raises(httpx.ConnectError):
-            httpx.get(url, timeout=2)
-    deadline = time.monotonic() + 15
-    while processes_with(marker) and time.monotonic() < deadline:
-        time.sleep(0.5)
-    assert processes_with(marker) == []
+    assert_all_stopped([f"{moto}/moto-api/", f"{api}/health"], marker)
 
 
 @pytest.mark.slow  # two whole `recs demo` processes: their own Prefect server, moto, a search, uvicorn
