@@ -48,7 +48,7 @@ test: $(STAMP)
 	$(BIN)/lint-imports
 	$(BIN)/python -m pytest
 
-# the slow tests (a whole replay, a cron run that fires, the Lambda zip on Python 3.12): CI runs them after `make test`
+# the slow tests (a whole replay, a cron run that fires, the Lambda zip on Python 3.12, recs demo): CI runs them after `make test`
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -m slow
 

@@ -5,6 +5,7 @@ The CPU/GPU choice is made in one place, ``make_als``; callers never branch on t
 
 from __future__ import annotations
 
+import functools
 import logging
 import sys
 from collections.abc import Callable
@@ -20,6 +21,7 @@ from threadpoolctl import threadpool_limits
 
 from pipeline.data.interactions import Interactions
 from pipeline.errors import PipelineError
+from pipeline.model.device import IMPLICIT_GPU_NEEDS, cuda_probe
 from pipeline.model.scaling import scaled
 from pipeline.settings import ALSParams
 
@@ -31,18 +33,33 @@ class TrainingError(PipelineError):
 
 
 def gpu_available() -> bool:
+    """Whether implicit can train on a GPU here (its build, RMM and a device; ``device`` has the why)."""
     return bool(implicit.gpu.HAS_CUDA)
+
+
+def gpu_problem() -> str:
+    """Why implicit cannot train on a GPU here: no device, or a device implicit cannot use."""
+    probe = cuda_probe()
+    return probe.problem or f"{probe.devices} CUDA device(s) here, but {IMPLICIT_GPU_NEEDS}"
+
+
+@functools.cache
+def _warn_of_an_unused_gpu() -> None:
+    log.warning("training ALS on the CPU although a CUDA device is here: %s", gpu_problem())
 
 
 def make_als(params: ALSParams, use_gpu: bool | None = None):
     """implicit's ALS on the GPU when one is usable (or asked for), else on the CPU.
 
-    ``use_gpu=None`` picks the GPU when implicit was built with CUDA; ``True``
-    without a GPU raises rather than silently training on the CPU.
+    ``use_gpu=None`` picks the GPU when implicit can use one (and warns, once, with the cause when
+    a CUDA device is here that it cannot use); ``True`` without a GPU raises rather than silently
+    training on the CPU.
     """
     if use_gpu and not gpu_available():
-        raise TrainingError("use_gpu=True but implicit has no CUDA support on this machine")
+        raise TrainingError(f"use_gpu=True but implicit has no CUDA support on this machine: {gpu_problem()}")
     on_gpu = gpu_available() if use_gpu is None else use_gpu
+    if use_gpu is None and not on_gpu and cuda_probe().devices:
+        _warn_of_an_unused_gpu()
     log.info("training ALS on the %s", "GPU" if on_gpu else "CPU")
     return implicit.als.AlternatingLeastSquares(
         factors=params.factors,

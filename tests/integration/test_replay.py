@@ -108,6 +108,17 @@ def processes_with(marker: str) -> list[int]:
     return found
 
 
+def assert_all_stopped(urls: list[str], marker: str, ceiling: float = 15.0) -> None:
+    """No ``url`` answers, and no process whose environment holds ``marker`` is left (within ``ceiling``)."""
+    for url in urls:
+        with pytest.raises(httpx.ConnectError):
+            httpx.get(url, timeout=2)
+    deadline = time.monotonic() + ceiling
+    while processes_with(marker) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert processes_with(marker) == []
+
+
 @pytest.mark.slow  # a whole `recs replay` process: its own Prefect server, moto, the flow, uvicorn
 def test_replay_serves_until_ctrl_c_and_leaves_nothing_running(days, config, tmp_path):
     marker = f"RECS_REPLAY_TEST={uuid.uuid4().hex}"
@@ -146,10 +157,4 @@ def test_replay_serves_until_ctrl_c_and_leaves_nothing_running(days, config, tmp
         rest, _ = process.communicate(timeout=60)
     assert process.returncode == 0, rest[-3000:]
     assert "stopping the API and the local AWS" in rest
-    for url in (f"{base}/health", f"{moto}/moto-api/"):
-        with pytest.raises(httpx.ConnectError):
-            httpx.get(url, timeout=2)
-    deadline = time.monotonic() + 15
-    while processes_with(marker) and time.monotonic() < deadline:
-        time.sleep(0.5)
-    assert processes_with(marker) == []
+    assert_all_stopped([f"{base}/health", f"{moto}/moto-api/"], marker)

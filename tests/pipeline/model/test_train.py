@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -9,13 +11,17 @@ from implicit.cpu.als import AlternatingLeastSquares
 
 from pipeline.data.interactions import Interactions
 from pipeline.model import artifact, train
+from pipeline.model.device import cuda_probe, probe_driver
 from pipeline.precompute import recommend
 from pipeline.settings import ALSParams
 from tests.model_data import synthetic_interactions
 
 PARAMS = ALSParams(factors=8, regularization=1.0, alpha=2.0, iterations=3)
-needs_cuda = pytest.mark.skipif(not train.gpu_available(), reason="implicit has no CUDA on this machine")
-no_cuda = pytest.mark.skipif(train.gpu_available(), reason="this machine has CUDA")
+# the hardware, asked of the NVIDIA driver (not implicit's build): the GPU test skips only without a device
+needs_a_cuda_device = pytest.mark.skipif(
+    not cuda_probe().devices, reason=f"no usable CUDA device: {cuda_probe().problem}"
+)
+no_cuda = pytest.mark.skipif(train.gpu_available(), reason="implicit can train on a GPU here")
 
 
 def test_fit_returns_a_finite_cpu_model_of_the_data_shape():
@@ -57,18 +63,52 @@ def test_a_fit_that_diverges_raises_a_named_error():
         train.fit(Interactions(m, np.array(["a", "b"]), np.array(["x", "y", "z"])), PARAMS)
 
 
-@needs_cuda
-def test_a_gpu_fit_saves_the_same_cpu_artifact(tmp_path):
+@needs_a_cuda_device
+def test_on_a_cuda_machine_the_factory_trains_and_scores_on_the_gpu_and_the_artifact_serves_on_cpu(
+    tmp_path, caplog
+):
+    # a device implicit cannot use is a broken install on a GPU machine: a failure, not a skip
+    assert train.gpu_available(), (
+        f"a CUDA device is here but implicit cannot train on it: {train.gpu_problem()}"
+    )
     data = synthetic_interactions()
-    model = train.fit(data, PARAMS, use_gpu=True)
+    assert hasattr(train.make_als(PARAMS), "to_cpu")  # the factory's own choice is implicit's GPU model
+    caplog.set_level(logging.INFO, logger="pipeline.model.train")
+    model = train.fit(data, PARAMS)  # the device left to the factory, as the flow does
+    assert "training ALS on the GPU" in caplog.messages
     assert isinstance(model, AlternatingLeastSquares)  # converted to the CPU before anyone sees it
+    # scored on the GPU by implicit, and on the CPU by the precompute: the same lists
+    users = np.arange(data.shape[0])
+    gpu_ids, gpu_scores = model.to_gpu().recommend(users, data.user_items, N=10)
+    cpu = recommend.top_k_for_users(model, data.user_items, 10)
+    np.testing.assert_allclose(gpu_scores, cpu.scores, rtol=1e-3, atol=1e-5)
+    assert (np.asarray(gpu_ids) == cpu.ids).mean() > 0.99  # only near-ties may swap places
+    # the artifact a GPU fit saves loads in a process without a GPU and serves the same lists
     version = artifact.new_version()
     artifact.save(artifact.Artifact(version, model, data.user_ids, data.item_ids, {}), tmp_path)
     loaded = artifact.load(tmp_path, version)
-    np.testing.assert_array_equal(
-        recommend.top_k_for_users(model, data.user_items, 10).ids,
-        recommend.top_k_for_users(loaded.model, data.user_items, 10).ids,
+    assert isinstance(loaded.model, AlternatingLeastSquares)
+    np.testing.assert_array_equal(loaded.model.item_factors, model.item_factors)
+    np.testing.assert_array_equal(recommend.top_k_for_users(loaded.model, data.user_items, 10).ids, cpu.ids)
+
+
+def test_the_driver_probe_names_why_there_is_no_device():
+    missing = probe_driver("libcuda-not-here.so.1")
+    assert (missing.devices, missing.problem.split(" (")[0]) == (
+        0,
+        "no NVIDIA driver: libcuda-not-here.so.1 cannot be loaded",
     )
+    not_a_driver = probe_driver("libc.so.6")
+    assert (not_a_driver.devices, not_a_driver.problem.split(" (")[0]) == (
+        0,
+        "libc.so.6 is not a CUDA driver",
+    )
+
+
+@pytest.mark.skipif(bool(cuda_probe().devices), reason="this machine has a CUDA device")
+def test_without_a_device_a_gpu_asked_for_is_refused_naming_the_missing_driver():
+    with pytest.raises(train.TrainingError, match="no CUDA support on this machine: no NVIDIA driver"):
+        train.make_als(PARAMS, use_gpu=True)
 
 
 def _subset(data: Interactions, users: np.ndarray, items: np.ndarray) -> Interactions:

@@ -63,6 +63,7 @@ RUN = textwrap.dedent(
         time.sleep(4)
 
     go = Path(sys.argv[2])
+    print("waiting", flush=True)
     while not go.exists():
         time.sleep(0.01)
     job(settings=load_settings(table_name=sys.argv[1], warehouse=sys.argv[3]))
@@ -85,7 +86,8 @@ def test_two_runs_started_at_once_from_two_processes_one_runs_the_other_names_th
         )
         for i in range(2)
     ]
-    time.sleep(3)  # both imported and waiting
+    for run in runs:  # both imported and waiting, however long a busy machine takes to import
+        assert run.stdout.readline() == "waiting\n", run.communicate()[1][-2000:]
     go.touch()
     results = [(run.wait(120), *run.communicate()) for run in runs]
     ran = [r for r in results if r[0] == 0]
