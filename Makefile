@@ -17,12 +17,12 @@ $(STAMP): pyproject.toml $(CONSTRAINTS)
 	$(BIN)/python -m pip install --quiet $(if $(CONSTRAINTS),-c $(CONSTRAINTS)) -e '.[dev]'
 	@touch $(STAMP)
 
-# constraints.txt afresh: the dev extra resolved in a throwaway environment, frozen (the project itself left out)
+# constraints.txt afresh: the dev and peer extras resolved in a throwaway environment, frozen (the project itself left out)
 constraints:
 	rm -rf var/constraints-venv
 	$(PYTHON) -m venv var/constraints-venv
 	var/constraints-venv/bin/python -m pip install --quiet --upgrade pip
-	var/constraints-venv/bin/python -m pip install --quiet -e '.[dev]'
+	var/constraints-venv/bin/python -m pip install --quiet -e '.[dev,peer]'
 	head -n 5 constraints.txt > var/constraints.new
 	var/constraints-venv/bin/python -m pip freeze --exclude-editable >> var/constraints.new
 	mv var/constraints.new constraints.txt
