@@ -58,6 +58,7 @@ from pipeline import aws
 from pipeline.data import warehouse
 from pipeline.errors import PipelineError
 from pipeline.feedback import online, stats
+from pipeline.flow import nightly
 from pipeline.publish import experiments
 from pipeline.settings import ALSParams, PipelineSettings, TuningSettings
 
@@ -305,8 +306,6 @@ class Lander:
 
 def set_up(sim: Simulation, settings: PipelineSettings, lander: Lander, echo) -> contract.Experiment:
     """The two versions of the scenario published, and the experiment (or canary) between them started."""
-    from pipeline.flow import nightly
-
     client = aws.client("dynamodb", settings)
     table = settings.table_name
     first, second = (sim.worse, sim.better) if sim.scenario == "experiment" else (sim.better, sim.worse)
@@ -363,8 +362,6 @@ def nightly_day(
     day: int, arms: dict[str, ArmTally], errors: int, settings: PipelineSettings, raw: str
 ) -> SimDay:
     """The day's nightly run (ingest, feedback, the canary's judgement, train, publish)."""
-    from pipeline.flow import nightly
-
     summary = nightly(events=[raw], settings=settings)
     state = experiments.status(aws.client("dynamodb", settings), settings.table_name)
     where = state_of(state.experiment) if state.experiment else None
@@ -381,10 +378,12 @@ def conclude(
     with warehouse.connect(settings.warehouse, read_only=True) as con:
         result = online.measure(con, settings, since, {started.name: started.share})
     report = next((r for r in result.experiments if r.experiment == started.name), None)
-    current = experiments.status(client, settings.table_name).experiment
-    if current is not None and current.running and current.name == started.name:
+    state = experiments.status(client, settings.table_name)
+    final, serving = state.experiment or started, state.serving
+    if final.running and final.name == started.name:
         winner = report.winner if report else None
-        current = experiments.stop(client, settings.table_name, winner, started.name).experiment
+        stopped = experiments.stop(client, settings.table_name, winner, started.name)
+        final, serving = stopped.experiment, stopped.serving
     totals: dict[str, ArmTally] = {}
     for d in days:
         for arm, tally in d.arms.items():
@@ -394,6 +393,4 @@ def conclude(
         for g in result.metrics.groups
         if g.grouping == ("experiment", "arm")
     }
-    final = current or started
-    serving = experiments.status(client, settings.table_name).serving
     return SimulationResult(sim.scenario, final, better_arm(sim), days, report, totals, measured, serving)
