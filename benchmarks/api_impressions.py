@@ -7,6 +7,7 @@ from __future__ import annotations
 import subprocess
 import uuid
 from contextlib import contextmanager
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
@@ -29,11 +30,25 @@ def _stdout_to_a_drained_pipe():
     drain.wait(timeout=10)
 
 
+class _BuiltNotWritten:
+    """A sink that builds every line and writes none: the record's cost without its write."""
+
+    records = True
+
+    def write(self, line: str) -> None:
+        return None
+
+    def flush(self) -> None:
+        return None
+
+
 def impression_stages(aws: LocalAWS, table: str, invocations: int) -> list[dict]:
-    """Warm hits with the impression record on, next to the same hits with it off, interleaved:
-    ``stdout`` (Lambda: one flushed line on a pipe another process drains) and, in a pair of its
-    own, ``log_group`` (local: a queue that a thread sends to moto's log group, whose subscription
-    carries it through Firehose to S3). A process runs one sink, so each is timed next to ``off`` alone."""
+    """Warm hits with the impression record on, next to the same hits with it off, interleaved.
+
+    ``stdout`` (Lambda: one flushed line on a pipe another process drains) is timed beside ``off``
+    and beside a sink that builds the line and writes nothing, so the record's cost splits into
+    building the line and the write; ``log_group`` (local: a queue that a thread sends to moto's
+    log group, whose subscription carries it through Firehose to S3) runs in a pair of its own."""
     import boto3
 
     from benchmarks import api
@@ -44,20 +59,36 @@ def impression_stages(aws: LocalAWS, table: str, invocations: int) -> list[dict]
     session.client("s3").create_bucket(Bucket=bucket)
     group = wire_impressions(session, f"/aws/lambda/{table}", bucket).log_group
     with _stdout_to_a_drained_pipe():
-        on, off, _ = _hits_with_and_without(aws, table, invocations, "stdout", group)
-    records = [api._record("api hit, impressions on stdout vs off", on, off, target_ratio=1.05)]
-    on, off, shipped = _hits_with_and_without(aws, table, invocations, "log_group", group)
+        hits = _interleaved_hits(aws, table, invocations, group, ("stdout", "off", "built"))
+    records = [
+        api._record("api hit, impressions on stdout vs off", hits["stdout"].samples, hits["off"].samples,
+                    target_ratio=1.05),
+        api._record("api hit, impression line built, not written, vs off", hits["built"].samples,
+                    hits["off"].samples),
+        api._record("api hit, impressions on stdout vs line built, not written", hits["stdout"].samples,
+                    hits["built"].samples),
+    ]  # fmt: skip
+    hits = _interleaved_hits(aws, table, invocations, group, ("log_group", "off"))
+    shipped = hits["log_group"].shipped
     records.append(
-        api._record("api hit, impressions to a log group vs off", on, off, target_ratio=1.05,
-                records_sent=shipped.get("sent"), records_dropped=shipped.get("dropped"))
+        api._record("api hit, impressions to a log group vs off", hits["log_group"].samples,
+                    hits["off"].samples, target_ratio=1.05, records_sent=shipped.get("sent"),
+                    records_dropped=shipped.get("dropped"))
     )  # fmt: skip
     return records
 
 
-def _hits_with_and_without(
-    aws: LocalAWS, table: str, invocations: int, sink: str, group: str
-) -> tuple[list[float], list[float], dict]:
-    """Per-call seconds of warm hits with ``sink``, and with impressions off, interleaved."""
+@dataclass
+class _Hits:
+    samples: list[float]
+    shipped: dict  # the sink's counters after a flush (log_group: sent, dropped), else empty
+
+
+def _interleaved_hits(
+    aws: LocalAWS, table: str, invocations: int, group: str, sinks: tuple[str, ...]
+) -> dict[str, _Hits]:
+    """Per-call seconds of the same warm hits through one app per sink, interleaved so that all
+    see the same load. A sink is an ``impressions`` setting, or ``built`` (``_BuiltNotWritten``)."""
     from mangum import Mangum
 
     from benchmarks import api
@@ -68,23 +99,29 @@ def _hits_with_and_without(
         "table_name": table,
         "aws_endpoint_url": aws.endpoint_url,
         "aws_region": aws.region,
+        "impressions_log_group": group,
     }
     apps = {
         name: create_app(
-            ApiSettings(**base, **api.PATIENT_DYNAMODB, impressions=name, impressions_log_group=group)
+            ApiSettings(**base, **api.PATIENT_DYNAMODB, impressions="off" if name == "built" else name)
         )
-        for name in (sink, "off")
+        for name in sinks
     }
+    if "built" in apps:
+        apps["built"].state.runtime._impressions = _BuiltNotWritten()
     handlers = {name: Mangum(app, lifespan="off") for name, app in apps.items()}
     hot = [api._user_event(n) for n in range(50)]
     for handler in handlers.values():
         for event in hot:
             assert handler(event, api.NO_CONTEXT)["statusCode"] == 200
     samples: dict[str, list[float]] = {name: [] for name in handlers}
-    for i in range(invocations):  # interleaved, so both see the same load
+    for i in range(invocations):
         for name, handler in handlers.items():
             samples[name].append(api._timed(partial(handler, hot[i % len(hot)], api.NO_CONTEXT)))
-    impressions = apps[sink].state.runtime.impressions
-    impressions.flush()
-    stats = getattr(impressions, "stats", None)
-    return samples[sink], samples["off"], vars(stats) if stats else {}
+    hits = {}
+    for name, app in apps.items():
+        sink = app.state.runtime.impressions
+        sink.flush()
+        stats = getattr(sink, "stats", None)
+        hits[name] = _Hits(samples[name], vars(stats) if stats else {})
+    return hits

@@ -42,6 +42,8 @@ MAX_BATCH = 1_000  # PutLogEvents takes at most 10,000 events and 1 MB; 1,000 li
 
 
 class ImpressionSink(Protocol):
+    records: bool  # False: the answer's line is not even built (``record``)
+
     def write(self, line: str) -> None: ...
 
     def flush(self) -> None: ...
@@ -49,6 +51,8 @@ class ImpressionSink(Protocol):
 
 class NoSink:
     """``impressions = "off"``."""
+
+    records = False
 
     def write(self, line: str) -> None:
         return None
@@ -59,6 +63,8 @@ class NoSink:
 
 class StdoutSink:
     """One line on stdout per record, flushed at once (Lambda ships stdout to the log group)."""
+
+    records = True
 
     def __init__(self, stream=None):
         self._stream = stream
@@ -80,6 +86,8 @@ class ShipStats:
 
 class LogGroupSink:
     """Lines queued by the request, sent to a CloudWatch log group by a background thread."""
+
+    records = True
 
     def __init__(
         self,
@@ -164,6 +172,12 @@ def build_sink(settings: ApiSettings, client_factory: Callable[[], Any]) -> Impr
         return StdoutSink()
     assert settings.impressions_log_group is not None  # the settings' validator holds it
     return LogGroupSink(client_factory, settings.impressions_log_group, settings.impressions_flush_seconds)
+
+
+def record(sink: ImpressionSink, answer: UserRecommendations | SimilarItems) -> None:
+    """The answer's impression line into ``sink``; with impressions off, nothing is built at all."""
+    if sink.records:
+        sink.write(line_of(answer))
 
 
 def line_of(answer: UserRecommendations | SimilarItems) -> str:

@@ -103,7 +103,7 @@ async def user_recommendations(user_id: UserId, query: UserParams, runtime: Rt) 
     body = UserRecommendations(
         user_id=user_id, items=items, backfilled=filled, filled=len(items) >= wanted, **_answer(found)
     )
-    runtime.impressions.write(impressions.line_of(body))
+    impressions.record(runtime.impressions, body)
     return _respond(body, found, runtime.settings, bool(await runtime.api_keys()))
 
 
@@ -122,7 +122,7 @@ async def similar_items(item_id: ItemId, query: SimilarParams, runtime: Rt) -> R
     wanted = query.k or min(runtime.settings.default_k, found.k)
     items = await _described(runtime, items, query.include)
     body = SimilarItems(item_id=item_id, items=items, filled=len(items) >= wanted, **_answer(found))
-    runtime.impressions.write(impressions.line_of(body))
+    impressions.record(runtime.impressions, body)
     return _respond(body, found, runtime.settings, bool(await runtime.api_keys()))
 
 

@@ -155,3 +155,15 @@ def test_a_stdout_line_is_flushed_before_the_answer_returns():
     line = contract.impression_line("r", "t", "user", "ü", None, "v", None, None, "personal", ["a"])
     StdoutSink(stream).write(line)
     assert raw.getvalue() == (line + "\n").encode()
+
+
+def test_with_impressions_off_an_answer_builds_no_line(settings_for, published, monkeypatch, capsys):
+    """``off`` is the hit path as it was before the record: not a line built and thrown away."""
+    from lambda_api import impressions
+
+    built: list[str] = []
+    monkeypatch.setattr(impressions, "line_of", lambda answer: built.append(answer.rec_id) or "")
+    for setting, expected in (("off", 0), ("stdout", 1)):
+        client = TestClient(create_app(settings_for(published, impressions=setting)))
+        assert client.get("/v1/users/12347/recommendations").status_code == 200
+        assert len(built) == expected, setting
