@@ -8,7 +8,6 @@ prints the answers with product names, and stops everything it started.
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -23,6 +22,7 @@ import contract
 from infra.local import SAMPLE
 from infra.local.aws import LocalAWS, answers, environment, free_port
 from infra.local.impressions import wait_for_impressions, wire_impressions
+from infra.local.workdir import fresh_workdir
 from pipeline.data import warehouse
 from pipeline.flow import nightly
 from pipeline.settings import PipelineSettings, load_settings
@@ -104,9 +104,8 @@ def impression_log() -> dict[str, str]:
 
 
 def run_demo(workdir: Path = Path("var/demo"), k: int = 5) -> None:
-    shutil.rmtree(workdir, ignore_errors=True)
     names = pd.read_csv(SAMPLE / "items.csv", dtype=str).set_index("item_id")["name"]
-    with LocalAWS() as aws, environment(aws.environment()):
+    with fresh_workdir(workdir), LocalAWS() as aws, environment(aws.environment()):
         settings = load_settings(
             SAMPLE / "retail.toml",
             warehouse=workdir / "warehouse.duckdb",

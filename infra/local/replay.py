@@ -16,7 +16,6 @@ holdout NDCG against the popularity baseline. Ctrl-C (or SIGTERM) stops everythi
 
 from __future__ import annotations
 
-import shutil
 import signal
 import threading
 import uuid
@@ -29,6 +28,7 @@ import boto3
 from infra import stack
 from infra.local import SAMPLE
 from infra.local.aws import LocalAWS, environment
+from infra.local.workdir import fresh_workdir
 from pipeline import aws
 from pipeline.data import warehouse
 from pipeline.data.ingest import READERS
@@ -227,10 +227,13 @@ def run_replay(
     if events is None and days is None:
         events, config = [str(SAMPLE / "events")], config or str(SAMPLE / "retail.toml")
     files = day_files(Path(days)) if days else event_files(events or [])
-    shutil.rmtree(workdir, ignore_errors=True)
-    workdir.mkdir(parents=True)
     results: list[DayResult] = []
-    with sigterm_as_interrupt(), LocalAWS() as local, environment(local.environment()):
+    with (
+        sigterm_as_interrupt(),
+        fresh_workdir(workdir),
+        LocalAWS() as local,
+        environment(local.environment()),
+    ):
         try:
             outputs = local_stack(local, load_settings(config).table_name, echo)
             settings = replay_settings(config, workdir, local.endpoint_url, outputs.table_name)

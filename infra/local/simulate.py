@@ -37,7 +37,6 @@ can be compared: the join must find every answer and every clicked answer the us
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -54,6 +53,7 @@ from infra.local.demo import serve_api
 from infra.local.impressions import wait_for_impressions
 from infra.local.replay import RAW_PREFIX, impression_environment, land, local_stack, replay_settings
 from infra.local.simulator import Population, Shown, SimEvent, write_events
+from infra.local.workdir import fresh_workdir
 from pipeline import aws
 from pipeline.data import warehouse
 from pipeline.errors import PipelineError
@@ -232,9 +232,7 @@ def run_simulation(
     sim: Simulation, workdir: Path, echo: Callable[[str], None] = print, config: str | None = None
 ) -> SimulationResult:
     """The whole simulation on a fresh local AWS, leaving nothing running."""
-    shutil.rmtree(workdir, ignore_errors=True)
-    workdir.mkdir(parents=True)
-    with LocalAWS() as local, environment(local.environment()):
+    with fresh_workdir(workdir), LocalAWS() as local, environment(local.environment()):
         outputs = local_stack(local, "recs-sim", echo)
         base = replay_settings(config, workdir, local.endpoint_url, outputs.table_name)
         settings = simulation_settings(base, sim, outputs.bucket_name)
