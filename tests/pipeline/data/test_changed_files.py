@@ -53,3 +53,22 @@ def test_append_refuses_a_file_whose_old_rows_changed(con, tmp_path):
     with pytest.raises(IngestError, match="not by rows added at its end of a CSV or JSON-lines file"):
         ingest(con, [path], on_changed_file="append")
     assert counts(con) == (3, 0, 1)
+
+
+def test_the_report_a_run_keeps_counts_what_each_call_did(con, tmp_path):
+    """``as_dict`` is what the nightly logs and puts in its summary and data-quality check."""
+    first, second = tmp_path / "a.csv", tmp_path / "b.csv"
+    first.write_text(HEADER + lines(0, 3))
+    second.write_text(HEADER + lines(3, 5) + "u9,i9,view,not a time\n")
+    loaded = ingest(con, [first, second], max_bad_fraction=0.5, on_changed_file="append").as_dict()
+    assert {k: loaded[k] for k in ("files_loaded", "files_skipped", "files_changed")} == {
+        "files_loaded": 2, "files_skipped": 0, "files_changed": [],
+    }  # fmt: skip
+    assert (loaded["rows_loaded"], loaded["rows_quarantined"]) == (5, 1)
+    assert sum(loaded["quarantine_reasons"].values()) == 1
+    assert (loaded["new_users"], loaded["new_items"]) == (5, 5)
+    first.write_text(HEADER + lines(0, 3) + lines(7, 8))  # one row, of a new user and item, added
+    again = ingest(con, [first, second], max_bad_fraction=0.5, on_changed_file="append").as_dict()
+    assert (again["files_loaded"], again["files_skipped"], again["files_changed"]) == (0, 1, [str(first)])
+    added = (again["rows_loaded"], again["rows_quarantined"], again["new_users"], again["new_items"])
+    assert added == (1, 0, 1, 1)
