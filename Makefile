@@ -8,7 +8,7 @@ CONSTRAINTS ?= constraints.txt
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export DO_NOT_TRACK := 1
 
-.PHONY: demo test bench clean replay constraints test-slow mutate
+.PHONY: demo test bench clean replay constraints test-slow mutate gpu-wheels
 
 $(STAMP): pyproject.toml $(CONSTRAINTS)
 	@$(PYTHON) -c 'import sys; sys.exit("Python 3.11 or newer is needed, found " + sys.version.split()[0]) if sys.version_info < (3, 11) else None'
@@ -61,6 +61,10 @@ mutate: $(STAMP)
 # the benchmark: SCALE=tiny|small|medium|large (large: 20M events, 500k users, 50k items)
 bench: $(STAMP)
 	$(BIN)/recs bench --scale $(or $(SCALE),small)
+
+# wheels for `python -m benchmarks.gpu` on a GPU machine with no network (docs/benchmarks.md, "GPU")
+gpu-wheels:
+	bash benchmarks/gpu_wheels.sh .whl
 
 clean:
 	rm -rf $(VENV) var .pytest_cache mutants
