@@ -12,6 +12,7 @@ from functools import partial
 from typing import Any
 
 from infra.local.aws import LocalAWS
+from lambda_api.impressions import NoSink
 
 
 @contextmanager
@@ -30,16 +31,10 @@ def _stdout_to_a_drained_pipe():
     drain.wait(timeout=10)
 
 
-class _BuiltNotWritten:
+class _BuiltNotWritten(NoSink):
     """A sink that builds every line and writes none: the record's cost without its write."""
 
     records = True
-
-    def write(self, line: str) -> None:
-        return None
-
-    def flush(self) -> None:
-        return None
 
 
 def impression_stages(aws: LocalAWS, table: str, invocations: int) -> list[dict]:
