@@ -76,6 +76,27 @@ def recorded_task_runs(flow_run_id, wait: float = 30.0) -> list:
             time.sleep(1.0)
 
 
+def quality(settings, version: str) -> dict:
+    """What the run's search and evaluation measured, from its artifact: trials by state, the users
+    the search fitted on (a sample past ``tuning.max_users``), and each list's NDCG@k with its 95%
+    interval on the holdout users measured (a sample past ``eval_max_users``)."""
+    from pipeline.model import artifact
+
+    meta = artifact.load_meta(settings.artifacts_dir, version)
+    tuning, evaluation = meta.tuning, meta.evaluation
+    states = [t["state"] for t in tuning.trials]
+    key = evaluation.headline
+    return {
+        "search_seconds": tuning.seconds, "search_sampled_users": tuning.sampled_users,
+        "trials": {state: states.count(state) for state in sorted(set(states))},
+        "stopped_by_budget": sum(bool(t.get("stopped_by_budget")) for t in tuning.trials),
+        "winner": tuning.best.model_dump(), "eval_sampled_from": evaluation.sampled_from,
+        "gate_passed": meta.gate.passed,
+        "holdout": {name: {key: round(m[key], 5), "ci95": round(m[f"{key}_ci95"], 5), "users": m["users"]}
+                    for name, m in evaluation.overall.items()},
+    }  # fmt: skip
+
+
 def _dask_scoring(settings, version: str, workers_list: list[int]) -> list[dict]:
     """Top-k for every user in the flow's process (one thread) and on LocalClusters of each size."""
     import pickle
@@ -158,13 +179,15 @@ def _run_flow(scale: str, workdir: str, dask_workers: list[int], repeats: int = 
         peak = peak_rss_mb()
         stages = stage_seconds(recorded_task_runs(state.state_details.flow_run_id))
         metrics = summary.metrics or {}
-        bare = compare(aws, settings, summary.model_version, metrics, repeats) if summary.published else None
+        side_by_side = summary.published and repeats > 0  # --repeats 0: the flow alone
+        bare = compare(aws, settings, summary.model_version, metrics, repeats) if side_by_side else None
         scoring = _dask_scoring(settings, summary.model_version, dask_workers) if dask_workers else []
+        measured = quality(settings, summary.model_version)
     return {
         "events": spec.events, "files": len(files), "users": summary.users, "items": summary.items,
         "published": summary.published, "rows": summary.rows_published, "wall": wall, "peak": peak,
         "stages": stages, "bare": bare and bare | {"publish_workers": settings.publish_workers},
-        "scoring": scoring,
+        "scoring": scoring, "quality": measured,
     }  # fmt: skip
 
 
@@ -185,7 +208,12 @@ def run(
         record(f"flow: {name}", s["seconds"], None, found["peak"], task_runs=s["runs"])
         for name, s in stages.items()
     ]
-    records.append(record("nightly flow (measured)", wall, None, found["peak"], stages=stages, **shape))
+    records.append(
+        record(
+            "nightly flow (measured)", wall, None, found["peak"], stages=stages,
+            quality=found["quality"], **shape,
+        )
+    )  # fmt: skip
     records.append(
         record(
             "nightly flow without publishing (measured)", wall - publish, None, found["peak"],
@@ -209,7 +237,9 @@ def main(argv: list[str] | None = None) -> None:
         "--dask-workers", type=int, nargs="*", default=[], help="also score on Dask with these"
     )
     parser.add_argument("--workdir", type=Path, help="keep the log, warehouse and artifacts here")
-    parser.add_argument("--repeats", type=int, default=2, help="side-by-side publishing runs of each side")
+    parser.add_argument(
+        "--repeats", type=int, default=2, help="side-by-side publishing runs of each side (0: none)"
+    )
     parser.add_argument("--json", action="store_true", help="end with one JSON line of the records")
     args = parser.parse_args(argv)
     print_records(run(args.scale, args.dask_workers, args.workdir, args.repeats), args.json)
