@@ -294,6 +294,7 @@ def trial_rows(study: optuna.Study, metric: str, k: int, began: float) -> list[d
             {"trial": trial.number, **trial.params, metric: value,
              f"recall@{k}": trial.user_attrs.get(f"recall@{k}"),
              "state": state, "iterations_run": trial.user_attrs.get("iterations_run", 0),
+             "stopped_by_budget": trial.user_attrs.get("stopped_by_budget", False),
              "seconds": round((trial.datetime_complete - trial.datetime_start).total_seconds(), 3),
              "elapsed": round((trial.datetime_complete - first).total_seconds(), 3),
              "best_so_far": None if best_so_far == float("-inf") else best_so_far, "best": False}

@@ -105,6 +105,7 @@ def test_a_trial_past_the_deadline_ends_at_its_next_iteration(holdout):
     first, second = record.trials
     assert first["state"] == "complete" and first["iterations_run"] == 3
     assert second["iterations"] == 40 and second["state"] == "pruned" and second["iterations_run"] == 1
+    assert second["stopped_by_budget"] and not first["stopped_by_budget"]
 
 
 # --- the evaluation on a sample, and the gate on it -------------------------------------------------
