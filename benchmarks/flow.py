@@ -148,7 +148,9 @@ def _dask_scoring(settings, version: str, workers_list: list[int]) -> list[dict]
     return records
 
 
-def _run_flow(scale: str, workdir: str, dask_workers: list[int], repeats: int = 2) -> dict:
+def _run_flow(
+    scale: str, workdir: str, dask_workers: list[int], repeats: int = 2, tuning: dict | None = None
+) -> dict:
     """The child's work: log, local AWS, Prefect, the flow; figures as a dict."""
     os.environ["PREFECT_HOME"] = str(Path(workdir) / "prefect-home")
     os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
@@ -169,6 +171,8 @@ def _run_flow(scale: str, workdir: str, dask_workers: list[int], repeats: int = 
             aws_endpoint_url=aws.endpoint_url,
             holdout_days=max(1, spec.days // 5),  # the default 30 days would hold out a 30-day log whole
         )
+        if tuning:  # e.g. the search's caps (--search-caps)
+            settings = settings.model_copy(update={"tuning": settings.tuning.model_copy(update=tuning)})
         started = time.perf_counter()
         events = [str(Path(workdir) / "events")]
         state = nightly(
@@ -196,11 +200,12 @@ def run(
     dask_workers: list[int] | None = None,
     workdir: Path | None = None,
     repeats: int = 2,
+    tuning: dict | None = None,
 ) -> list[dict]:
     """Stage records (benchmarks/__init__.py) of one nightly run at ``scale``; ``repeats`` side-by-side
-    publishing runs of each side after it."""
+    publishing runs of each side after it; ``tuning``: settings of the search other than the defaults."""
     with tempfile.TemporaryDirectory(prefix="recs-bench-flow-") as tmp:
-        found = in_child(_run_flow, scale, str(workdir or tmp), dask_workers or [], repeats)
+        found = in_child(_run_flow, scale, str(workdir or tmp), dask_workers or [], repeats, tuning)
     stages, wall = found["stages"], found["wall"]
     publish = sum(s["seconds"] for name, s in stages.items() if name in PUBLISH_TASKS)
     shape = {"events": found["events"], "users": found["users"], "items": found["items"]}
@@ -240,9 +245,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--repeats", type=int, default=2, help="side-by-side publishing runs of each side (0: none)"
     )
+    parser.add_argument(
+        "--search-caps", type=int, nargs=2, metavar=("FACTORS", "ITERATIONS"),
+        help="tuning.max_factors and tuning.max_iterations (default: none)",
+    )  # fmt: skip
     parser.add_argument("--json", action="store_true", help="end with one JSON line of the records")
     args = parser.parse_args(argv)
-    print_records(run(args.scale, args.dask_workers, args.workdir, args.repeats), args.json)
+    caps = args.search_caps and {"max_factors": args.search_caps[0], "max_iterations": args.search_caps[1]}
+    print_records(run(args.scale, args.dask_workers, args.workdir, args.repeats, caps), args.json)
 
 
 if __name__ == "__main__":

@@ -64,6 +64,11 @@ class TuningSettings(BaseModel):
         50_000, ge=1, description="more training users than this: the search runs on a seeded sample "
         "of this many (pipeline/model/sampling.py); None: every user",
     )  # fmt: skip
+    max_factors: int | None = Field(
+        None, ge=1, description="the most factors the search tries: with max_iterations, a bound on the "
+        "cost of the fits after it (pipeline/model/search_cost.py); None: the search space's",
+    )  # fmt: skip
+    max_iterations: int | None = Field(None, ge=1, description="the most iterations the search tries")
 
 
 class GateSettings(BaseModel):

@@ -39,7 +39,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pipeline.data.interactions import Interactions
 from pipeline.data.splits import Holdout, split_per_user
 from pipeline.errors import PipelineError
-from pipeline.model import evaluate, sampling, train
+from pipeline.model import evaluate, sampling, search_cost, train
 from pipeline.model.metrics import ranking_metrics
 from pipeline.model.scaling import SCALINGS
 from pipeline.precompute import recommend
@@ -154,6 +154,7 @@ def tune(
     as the holdout's), made from ``data``; None: a random share of each user's items.
     ``confirm_fold``: a second validation split the best ``confirm_trials`` are scored on again
     (``validation.confirm_fold``; with ``fold`` None, another seed's random share)."""
+    space = search_cost.capped(space, budget.max_factors, budget.max_iterations)  # the winner's fit cost
     if fold is None:
         fold = split_per_user(data, budget.validation_fraction, budget.seed)
         confirm_fold = split_per_user(data, budget.validation_fraction, budget.seed + 1)
