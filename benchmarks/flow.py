@@ -98,32 +98,39 @@ def quality(settings, version: str) -> dict:
 
 
 def _dask_scoring(settings, version: str, workers_list: list[int]) -> list[dict]:
-    """Top-k for every user in the flow's process (one thread) and on LocalClusters of each size."""
+    """Top-k for every user of the flow's model and seen items, in process and on Dask."""
+    from pipeline.data import interactions, warehouse
+    from pipeline.model import artifact
+
+    art = artifact.load(settings.artifacts_dir, version)
+    with warehouse.connect(settings.warehouse, read_only=True) as con:
+        data = interactions.load_matrix(con, interactions.InteractionRules.from_settings(settings))
+        seen = interactions.seen_matrix(con, settings.exclude_items_regex, data)
+    return scoring_on_dask(art.model, seen, settings.k, workers_list)
+
+
+def scoring_on_dask(model, seen, k: int, workers_list: list[int]) -> list[dict]:
+    """Top-k for every user in this process (one thread) and on LocalClusters of each size
+    (one thread a worker, 2 shards a worker, workers warmed before the clock)."""
     import pickle
 
     import distributed
     from prefect import flow, unmapped
     from prefect_dask import DaskTaskRunner
 
-    from pipeline.data import interactions, warehouse
     from pipeline.fanout import score_users
-    from pipeline.model import artifact
     from pipeline.precompute import shard
 
-    art = artifact.load(settings.artifacts_dir, version)
-    with warehouse.connect(settings.warehouse, read_only=True) as con:
-        data = interactions.load_matrix(con, interactions.InteractionRules.from_settings(settings))
-        seen = interactions.seen_matrix(con, settings.exclude_items_regex, data)
-    model, users = art.model, data.shape[0]
+    users = seen.shape[0]
     started = time.perf_counter()
-    shard.score_range(model, seen, settings.k, range(users), threads=1)
+    shard.score_range(model, seen, k, range(users), threads=1)
     single = time.perf_counter() - started
     whole_bytes = len(pickle.dumps((model, seen), protocol=pickle.HIGHEST_PROTOCOL))
 
     @flow(name="bench-scoring")
     def scoring(shards: int, n: int) -> int:
         slices = [shard.slice_for(model, seen, r) for r in shard.ranges(n, shards)]
-        parts = score_users.map(slices, unmapped(settings.k))
+        parts = score_users.map(slices, unmapped(k))
         return len(shard.concat([p.result() for p in parts]).ids)
 
     records = []
