@@ -80,20 +80,19 @@ def quality(settings, version: str) -> dict:
     """What the run's search and evaluation measured, from its artifact: trials by state, the users
     the search fitted on (a sample past ``tuning.max_users``), and each list's NDCG@k with its 95%
     interval on the holdout users measured (a sample past ``eval_max_users``)."""
+    from benchmarks.sampling import headline
     from pipeline.model import artifact
 
     meta = artifact.load_meta(settings.artifacts_dir, version)
     tuning, evaluation = meta.tuning, meta.evaluation
     states = [t["state"] for t in tuning.trials]
-    key = evaluation.headline
     return {
         "search_seconds": tuning.seconds, "search_sampled_users": tuning.sampled_users,
         "trials": {state: states.count(state) for state in sorted(set(states))},
         "stopped_by_budget": sum(bool(t.get("stopped_by_budget")) for t in tuning.trials),
         "winner": tuning.best.model_dump(), "eval_sampled_from": evaluation.sampled_from,
         "gate_passed": meta.gate.passed,
-        "holdout": {name: {key: round(m[key], 5), "ci95": round(m[f"{key}_ci95"], 5), "users": m["users"]}
-                    for name, m in evaluation.overall.items()},
+        "holdout": headline(evaluation),
     }  # fmt: skip
 
 

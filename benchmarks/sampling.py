@@ -37,7 +37,8 @@ def _timed(work, *args, **kwargs):
     return found, time.perf_counter() - started
 
 
-def _lists(evaluation: evaluate.Evaluation) -> dict[str, dict]:
+def headline(evaluation: evaluate.Evaluation) -> dict[str, dict]:
+    """Each list's NDCG@k, its 95% interval and the users it was measured on."""
     key = evaluation.headline
     return {
         name: {key: round(m[key], 5), "ci95": round(m[f"{key}_ci95"], 5), "users": m["users"]}
@@ -59,7 +60,7 @@ def evaluation_records(holdout: Holdout, cap: int, settings: PipelineSettings) -
             record(
                 f"evaluation on {cap} sampled users vs every held-out user, model of {label}",
                 sample_s, whole_s, peak_rss_mb(), held_out_users=len(holdout.test_users),
-                sample=_lists(sample), whole=_lists(whole),
+                sample=headline(sample), whole=headline(whole),
                 gate_on_sample=gate.decide(sample, settings, None).passed,
                 gate_on_whole=gate.decide(whole, settings, None).passed,
             )
@@ -82,7 +83,7 @@ def search_records(holdout: Holdout, cap: int, budget: float) -> list[dict]:
         found[side] = {
             "seconds": seconds, "trials": {s: states.count(s) for s in sorted(set(states))},
             "stopped_by_budget": sum(bool(t.get("stopped_by_budget")) for t in searched.trials),
-            "winner": searched.best.model_dump(), "holdout": _lists(measured)["model"],
+            "winner": searched.best.model_dump(), "holdout": headline(measured)["model"],
         }  # fmt: skip
     return [
         record(
