@@ -10,9 +10,9 @@ import optuna
 import pytest
 
 from pipeline.data.splits import split_per_user
-from pipeline.model import evaluate, gate, sampling, train, tune
+from pipeline.model import evaluate, gate, report, sampling, train, tune
 from pipeline.settings import ALSParams, PipelineSettings, TuningSettings
-from tests.model_data import pairs, synthetic_interactions
+from tests.model_data import meta_for, pairs, synthetic_interactions
 
 SMALL = tune.SearchSpace(factors=(4, 16), regularization=(1e-2, 10.0), alpha=(0.5, 10.0), iterations=(2, 6))
 START = ALSParams(factors=8, regularization=1.0, alpha=2.0, iterations=3)
@@ -135,3 +135,15 @@ def test_the_gate_still_refuses_a_bad_model_and_passes_a_good_one_on_a_sample(ho
         judged[name] = gate.decide(measured, settings, None)
     assert judged["good"].passed and not judged["bad"].passed
     assert "popular" in judged["bad"].reason
+
+
+def test_the_report_says_what_was_sampled(holdout, fitted):
+    cap = len(holdout.test_users) // 2
+    measured = evaluate.evaluate_candidate(fitted, holdout, 10, max_users=cap, seed=1)
+    searched = tune.TuningRecord(source="search", best=START, sampled_users=150, metric="ndcg@10")
+    plots = {"metrics": "m.png", "slices": "s.png", "popularity": "p.png"}
+    text = report.render_markdown(meta_for("v1", evaluation=measured, tuning=searched), [], plots)
+    assert f"seeded sample of {cap:,} of the {len(holdout.test_users):,} held-out users" in text
+    assert "Trials fitted on a seeded sample of 150 training users" in text
+    whole = evaluate.evaluate_candidate(fitted, holdout, 10)
+    assert "seeded sample" not in report.render_markdown(meta_for("v2", evaluation=whole), [], plots)
