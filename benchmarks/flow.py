@@ -76,33 +76,60 @@ def recorded_task_runs(flow_run_id, wait: float = 30.0) -> list:
             time.sleep(1.0)
 
 
+def quality(settings, version: str) -> dict:
+    """What the run's search and evaluation measured, from its artifact: trials by state, the users
+    the search fitted on (a sample past ``tuning.max_users``), and each list's NDCG@k with its 95%
+    interval on the holdout users measured (a sample past ``eval_max_users``)."""
+    from benchmarks.sampling import headline
+    from pipeline.model import artifact
+
+    meta = artifact.load_meta(settings.artifacts_dir, version)
+    tuning, evaluation = meta.tuning, meta.evaluation
+    states = [t["state"] for t in tuning.trials]
+    return {
+        "search_seconds": tuning.seconds, "search_sampled_users": tuning.sampled_users,
+        "trials": {state: states.count(state) for state in sorted(set(states))},
+        "stopped_by_budget": sum(bool(t.get("stopped_by_budget")) for t in tuning.trials),
+        "winner": tuning.best.model_dump(), "eval_sampled_from": evaluation.sampled_from,
+        "gate_passed": meta.gate.passed,
+        "holdout": headline(evaluation),
+    }  # fmt: skip
+
+
 def _dask_scoring(settings, version: str, workers_list: list[int]) -> list[dict]:
-    """Top-k for every user in the flow's process (one thread) and on LocalClusters of each size."""
+    """Top-k for every user of the flow's model and seen items, in process and on Dask."""
+    from pipeline.data import interactions, warehouse
+    from pipeline.model import artifact
+
+    art = artifact.load(settings.artifacts_dir, version)
+    with warehouse.connect(settings.warehouse, read_only=True) as con:
+        data = interactions.load_matrix(con, interactions.InteractionRules.from_settings(settings))
+        seen = interactions.seen_matrix(con, settings.exclude_items_regex, data)
+    return scoring_on_dask(art.model, seen, settings.k, workers_list)
+
+
+def scoring_on_dask(model, seen, k: int, workers_list: list[int]) -> list[dict]:
+    """Top-k for every user in this process (one thread) and on LocalClusters of each size
+    (one thread a worker, 2 shards a worker, workers warmed before the clock)."""
     import pickle
 
     import distributed
     from prefect import flow, unmapped
     from prefect_dask import DaskTaskRunner
 
-    from pipeline.data import interactions, warehouse
     from pipeline.fanout import score_users
-    from pipeline.model import artifact
     from pipeline.precompute import shard
 
-    art = artifact.load(settings.artifacts_dir, version)
-    with warehouse.connect(settings.warehouse, read_only=True) as con:
-        data = interactions.load_matrix(con, interactions.InteractionRules.from_settings(settings))
-        seen = interactions.seen_matrix(con, settings.exclude_items_regex, data)
-    model, users = art.model, data.shape[0]
+    users = seen.shape[0]
     started = time.perf_counter()
-    shard.score_range(model, seen, settings.k, range(users), threads=1)
+    shard.score_range(model, seen, k, range(users), threads=1)
     single = time.perf_counter() - started
     whole_bytes = len(pickle.dumps((model, seen), protocol=pickle.HIGHEST_PROTOCOL))
 
     @flow(name="bench-scoring")
     def scoring(shards: int, n: int) -> int:
         slices = [shard.slice_for(model, seen, r) for r in shard.ranges(n, shards)]
-        parts = score_users.map(slices, unmapped(settings.k))
+        parts = score_users.map(slices, unmapped(k))
         return len(shard.concat([p.result() for p in parts]).ids)
 
     records = []
@@ -127,7 +154,9 @@ def _dask_scoring(settings, version: str, workers_list: list[int]) -> list[dict]
     return records
 
 
-def _run_flow(scale: str, workdir: str, dask_workers: list[int], repeats: int = 2) -> dict:
+def _run_flow(
+    scale: str, workdir: str, dask_workers: list[int], repeats: int = 2, tuning: dict | None = None
+) -> dict:
     """The child's work: log, local AWS, Prefect, the flow; figures as a dict."""
     os.environ["PREFECT_HOME"] = str(Path(workdir) / "prefect-home")
     os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
@@ -148,6 +177,8 @@ def _run_flow(scale: str, workdir: str, dask_workers: list[int], repeats: int = 
             aws_endpoint_url=aws.endpoint_url,
             holdout_days=max(1, spec.days // 5),  # the default 30 days would hold out a 30-day log whole
         )
+        if tuning:  # e.g. the search's caps (--search-caps)
+            settings = settings.model_copy(update={"tuning": settings.tuning.model_copy(update=tuning)})
         started = time.perf_counter()
         events = [str(Path(workdir) / "events")]
         state = nightly(
@@ -158,13 +189,15 @@ def _run_flow(scale: str, workdir: str, dask_workers: list[int], repeats: int = 
         peak = peak_rss_mb()
         stages = stage_seconds(recorded_task_runs(state.state_details.flow_run_id))
         metrics = summary.metrics or {}
-        bare = compare(aws, settings, summary.model_version, metrics, repeats) if summary.published else None
+        side_by_side = summary.published and repeats > 0  # --repeats 0: the flow alone
+        bare = compare(aws, settings, summary.model_version, metrics, repeats) if side_by_side else None
         scoring = _dask_scoring(settings, summary.model_version, dask_workers) if dask_workers else []
+        measured = quality(settings, summary.model_version)
     return {
         "events": spec.events, "files": len(files), "users": summary.users, "items": summary.items,
         "published": summary.published, "rows": summary.rows_published, "wall": wall, "peak": peak,
         "stages": stages, "bare": bare and bare | {"publish_workers": settings.publish_workers},
-        "scoring": scoring,
+        "scoring": scoring, "quality": measured,
     }  # fmt: skip
 
 
@@ -173,11 +206,12 @@ def run(
     dask_workers: list[int] | None = None,
     workdir: Path | None = None,
     repeats: int = 2,
+    tuning: dict | None = None,
 ) -> list[dict]:
     """Stage records (benchmarks/__init__.py) of one nightly run at ``scale``; ``repeats`` side-by-side
-    publishing runs of each side after it."""
+    publishing runs of each side after it; ``tuning``: settings of the search other than the defaults."""
     with tempfile.TemporaryDirectory(prefix="recs-bench-flow-") as tmp:
-        found = in_child(_run_flow, scale, str(workdir or tmp), dask_workers or [], repeats)
+        found = in_child(_run_flow, scale, str(workdir or tmp), dask_workers or [], repeats, tuning)
     stages, wall = found["stages"], found["wall"]
     publish = sum(s["seconds"] for name, s in stages.items() if name in PUBLISH_TASKS)
     shape = {"events": found["events"], "users": found["users"], "items": found["items"]}
@@ -185,7 +219,12 @@ def run(
         record(f"flow: {name}", s["seconds"], None, found["peak"], task_runs=s["runs"])
         for name, s in stages.items()
     ]
-    records.append(record("nightly flow (measured)", wall, None, found["peak"], stages=stages, **shape))
+    records.append(
+        record(
+            "nightly flow (measured)", wall, None, found["peak"], stages=stages,
+            quality=found["quality"], **shape,
+        )
+    )  # fmt: skip
     records.append(
         record(
             "nightly flow without publishing (measured)", wall - publish, None, found["peak"],
@@ -209,10 +248,17 @@ def main(argv: list[str] | None = None) -> None:
         "--dask-workers", type=int, nargs="*", default=[], help="also score on Dask with these"
     )
     parser.add_argument("--workdir", type=Path, help="keep the log, warehouse and artifacts here")
-    parser.add_argument("--repeats", type=int, default=2, help="side-by-side publishing runs of each side")
+    parser.add_argument(
+        "--repeats", type=int, default=2, help="side-by-side publishing runs of each side (0: none)"
+    )
+    parser.add_argument(
+        "--search-caps", type=int, nargs=2, metavar=("FACTORS", "ITERATIONS"),
+        help="tuning.max_factors and tuning.max_iterations (default: none)",
+    )  # fmt: skip
     parser.add_argument("--json", action="store_true", help="end with one JSON line of the records")
     args = parser.parse_args(argv)
-    print_records(run(args.scale, args.dask_workers, args.workdir, args.repeats), args.json)
+    caps = args.search_caps and {"max_factors": args.search_caps[0], "max_iterations": args.search_caps[1]}
+    print_records(run(args.scale, args.dask_workers, args.workdir, args.repeats, caps), args.json)
 
 
 if __name__ == "__main__":

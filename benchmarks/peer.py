@@ -151,6 +151,7 @@ def our_search(
         max_seconds=seconds or 3600.0,
         seed=seed,
         validation_fraction=0.2,
+        max_users=None,  # every user of the fold, as Spark's grid sees it
     )
     started = time.perf_counter()
     record = tune.tune(data.holdout.train, budget, K, start, space, use_gpu=False)

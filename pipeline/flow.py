@@ -221,6 +221,8 @@ def evaluate_model(
         segments,
         served.meta.params if served.meta else None,
         settings.use_gpu,
+        settings.eval_max_users,  # a seeded sample of users past it, each metric with its interval
+        settings.split_seed,
     )
 
 

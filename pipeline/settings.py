@@ -47,7 +47,9 @@ class TuningSettings(BaseModel):
     enabled: bool = True
     every_days: float = Field(7.0, ge=0, description="search again after this long; 0: every run")
     max_trials: int = Field(100, ge=1, le=1000)
-    max_seconds: float = Field(180.0, gt=0, description="no new trial starts after this long")
+    max_seconds: float = Field(
+        90.0, gt=0, description="the search's time: then no trial starts and a running one stops"
+    )
     random_trials: int = Field(8, ge=1, description="trials drawn at random before TPE models the space")
     prune_after_trials: int = Field(
         4, ge=0, description="trials that run to the end before the median pruner stops hopeless ones"
@@ -58,6 +60,15 @@ class TuningSettings(BaseModel):
         1, ge=1, description="the best trials scored again on a second validation split (1: none; "
         "off by default: it did not help in docs/evaluation.md's measurement)",
     )  # fmt: skip
+    max_users: int | None = Field(
+        50_000, ge=1, description="more training users than this: the search runs on a seeded sample "
+        "of this many (pipeline/model/sampling.py); None: every user",
+    )  # fmt: skip
+    max_factors: int | None = Field(
+        None, ge=1, description="the most factors the search tries: with max_iterations, a bound on the "
+        "cost of the fits after it (pipeline/model/search_cost.py); None: the search space's",
+    )  # fmt: skip
+    max_iterations: int | None = Field(None, ge=1, description="the most iterations the search tries")
 
 
 class GateSettings(BaseModel):
@@ -160,6 +171,10 @@ class PipelineSettings(BaseSettings):
         0.0, description="relative NDCG lift over the popularity baseline a model must show"
     )
     eval_ks: list[int] = Field(default_factory=lambda: [5, 20], description="more k, besides eval_k")
+    eval_max_users: int | None = Field(
+        50_000, ge=1, description="more held-out users than this: the holdout is measured on a seeded "
+        "sample of this many, each metric with its 95% interval; None: every user",
+    )  # fmt: skip
     max_drop_vs_published: float = Field(
         0.02, ge=0, le=1, description="relative NDCG drop below the published version the gate tolerates"
     )

@@ -17,7 +17,7 @@ from implicit.utils import ParameterWarning
 from pydantic import BaseModel, ConfigDict, Field
 
 from pipeline.data.splits import Holdout
-from pipeline.model import train
+from pipeline.model import sampling, train
 from pipeline.model.metrics import (
     RANKING,
     EvaluationError,
@@ -90,6 +90,7 @@ class Evaluation(BaseModel):
     overall: dict[str, dict[str, float]]  # list name -> metric -> value
     slices: dict[str, dict[str, dict[str, float]]] = Field(default_factory=dict)  # slice -> name -> ..
     curve: dict[str, list[float]] = Field(default_factory=dict)
+    sampled_from: int | None = None  # held-out users in all, when a seeded sample of them was measured
 
     @property
     def headline(self) -> str:
@@ -169,23 +170,29 @@ def evaluate_candidate(
     attributes: pd.Series | None = None,
     published_params: ALSParams | None = None,
     use_gpu: bool | None = None,
+    max_users: int | None = None,
+    seed: int = 0,
 ) -> Evaluation:
     """The candidate (fitted on ``holdout.train``) against the baselines and, when given, the
-    published version, all on the same holdout users and items.
+    published version, all on the same holdout users and items: with more held-out users than
+    ``max_users``, a seeded sample of that many (``sampling``; every list on the same sample, each
+    metric's 95% interval beside it, ``sampled_from`` the held-out users in all).
 
     The published version is measured by refitting its parameters on this holdout's training
     part: its own factors were trained on data that may include these held-out events, and
     scoring them here would reward it for remembering the answers.
     """
-    users = holdout.test_users
-    if len(users) == 0:
+    every = holdout.test_users
+    if len(every) == 0:
         raise EvaluationError("the holdout has no user with a held-out item that is new to them")
+    users = sampling.sample_users(every, max_users, seed)
     width = max(k, *ks) if ks else k
     lists = {"model": model_lists(model, holdout, users, width)} | baseline_lists(holdout, users, width)
     if published_params is not None:
         refitted = train.fit(holdout.train, published_params, use_gpu)
         lists["published"] = model_lists(refitted, holdout, users, width)
-    return measure(lists, holdout, users, k, ks, attributes)
+    measured = measure(lists, holdout, users, k, ks, attributes)
+    return measured.model_copy(update={"sampled_from": len(every)}) if len(users) < len(every) else measured
 
 
 def as_summary(evaluation: Evaluation, params: dict) -> dict:

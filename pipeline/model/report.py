@@ -212,6 +212,7 @@ def render_markdown(meta: ArtifactMeta, history: Sequence[dict], plots: dict, ex
             [c.model_dump() for c in gate.checks], ["name", "value", "needed", "passed", "detail"]
         ),
         f"## Holdout metrics at k={evaluation.k}",
+        *_sample_note(evaluation),
         markdown_table(metric_rows(evaluation)),
         f"![metrics]({plots['metrics']})",
         f"## Slices ({headline})",
@@ -227,6 +228,7 @@ def render_markdown(meta: ArtifactMeta, history: Sequence[dict], plots: dict, ex
             f"## Tuning: {tuning.source}{where}, {len(tuning.trials)} trials, "
             f"metric {tuning.metric} on a validation split of the training data",
             f"Winner: `{tuning.best.model_dump()}`",
+            *_search_note(tuning.sampled_users),
             markdown_table(tuning.trials),
             *([f"![tuning]({plots['tuning']})"] if "tuning" in plots else []),
         ]
@@ -237,6 +239,24 @@ def render_markdown(meta: ArtifactMeta, history: Sequence[dict], plots: dict, ex
     if "history" in plots:
         parts.append(f"![history]({plots['history']})")
     return "\n\n".join(parts) + "\n"
+
+
+def _search_note(sampled_users: int | None) -> list[str]:
+    """A line saying that the search's trials saw a sample of the users, when they did."""
+    if sampled_users is None:
+        return []
+    return [f"Trials fitted on a seeded sample of {sampled_users:,} training users (`tuning.max_users`)."]
+
+
+def _sample_note(evaluation: Evaluation) -> list[str]:
+    """A line saying that the holdout was measured on a sample, and on how many users, when it was."""
+    if evaluation.sampled_from is None:
+        return []
+    users = int(evaluation.overall["model"]["users"])
+    return [
+        f"Measured on a seeded sample of {users:,} of the {evaluation.sampled_from:,} held-out users "
+        f"(`eval_max_users`); `±` columns and `{evaluation.headline}_ci95` are 95% intervals."
+    ]
 
 
 def write_report(

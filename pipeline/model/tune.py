@@ -13,8 +13,10 @@ BM25); the first trials are the configured parameters, then the same with each o
 which matters most, is compared at a sound point before the sampler starts. During each fit
 implicit's callback scores the validation split every few iterations and reports it to the
 trial; the median pruner stops a trial whose score lies below the median of earlier trials at
-the same iteration, which frees the budget (``max_trials`` trials, no new one after
-``max_seconds``) for promising ones. Every trial, pruned or not, goes into the
+the same iteration, which frees the budget for promising ones: ``max_trials`` trials and
+``max_seconds``, after which no trial starts and a running one stops at its next iteration
+(``budget_stop``). With more training users than ``max_users`` the search fits and scores a
+seeded sample of them (``pipeline.model.sampling``). Every trial, pruned or not, goes into the
 ``TuningRecord`` with its score, state and time, so the artifact and the report show the
 search. On a terminal one progress bar over trials shows the best score so far; in logs there
 is one line per trial.
@@ -37,7 +39,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pipeline.data.interactions import Interactions
 from pipeline.data.splits import Holdout, split_per_user
 from pipeline.errors import PipelineError
-from pipeline.model import evaluate, train
+from pipeline.model import evaluate, sampling, search_cost, train
 from pipeline.model.metrics import ranking_metrics
 from pipeline.model.scaling import SCALINGS
 from pipeline.precompute import recommend
@@ -79,6 +81,7 @@ class TuningRecord(BaseModel):
     seconds: float | None = None
     start: ALSParams | None = None
     from_version: str | None = None
+    sampled_users: int | None = None  # the search fitted on a seeded sample of this many users (max_users)
 
 
 def suggest(trial: optuna.Trial, space: SearchSpace, random_state: int) -> ALSParams:
@@ -111,12 +114,14 @@ class Objective:
     random_state: int
     use_gpu: bool | None = None
     report_every: int = 3
+    deadline: float | None = None  # time.perf_counter() after which a running trial stops (budget_stop)
 
     def __call__(self, trial: optuna.Trial) -> float:
         params = suggest(trial, self.space, self.random_state)
         metric = f"ndcg@{self.k}"
 
         def on_iteration(model, done: int) -> None:
+            budget_stop(trial, self.deadline, done)
             if done % self.report_every or done == params.iterations:
                 return
             value = validation_metrics(model, self.fold, self.users, self.k)[metric]
@@ -149,9 +154,14 @@ def tune(
     as the holdout's), made from ``data``; None: a random share of each user's items.
     ``confirm_fold``: a second validation split the best ``confirm_trials`` are scored on again
     (``validation.confirm_fold``; with ``fold`` None, another seed's random share)."""
+    space = search_cost.capped(space, budget.max_factors, budget.max_iterations)  # the winner's fit cost
     if fold is None:
         fold = split_per_user(data, budget.validation_fraction, budget.seed)
         confirm_fold = split_per_user(data, budget.validation_fraction, budget.seed + 1)
+    whole = fold.train.shape[0]
+    fold = sampling.sample_fold(fold, budget.max_users, budget.seed)  # a seeded share of many users
+    if confirm_fold is not None:
+        confirm_fold = sampling.sample_fold(confirm_fold, budget.max_users, budget.seed)
     users = fold.test_users
     if len(users) == 0:
         raise TuningError(
@@ -163,7 +173,8 @@ def tune(
     for params in anchors(start, enqueue, space):
         study.enqueue_trial(params.model_dump(exclude={"random_state"}), skip_if_exists=False)
     began = time.perf_counter()
-    objective = Objective(fold, users, k, space, start.random_state, use_gpu)
+    deadline = began + budget.max_seconds
+    objective = Objective(fold, users, k, space, start.random_state, use_gpu, deadline=deadline)
     with warnings.catch_warnings():  # the configured start may lie outside the searched ranges
         warnings.filterwarnings("ignore", message="Fixed parameter .* is out of range", category=UserWarning)
         study.optimize(
@@ -187,6 +198,7 @@ def tune(
         tuned_at=datetime.now(UTC).isoformat(timespec="seconds"),
         seconds=round(time.perf_counter() - began, 3),
         start=start,
+        sampled_users=fold.train.shape[0] if fold.train.shape[0] < whole else None,
     )
 
 
@@ -239,6 +251,18 @@ def make_study(budget: TuningSettings) -> optuna.Study:
     return optuna.create_study(direction="maximize", sampler=sampler, pruner=pruner)
 
 
+def budget_stop(trial: optuna.Trial, deadline: float | None, done: int) -> None:
+    """End a running trial (as pruned, at its last reported score) once the search's time is up,
+    unless no trial has completed yet: the budget bounds the search, not just when trials start."""
+    if deadline is None or time.perf_counter() < deadline:
+        return
+    if not trial.study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
+        return  # the first complete trial is the search's floor: it always runs to the end
+    trial.set_user_attr("iterations_run", done)
+    trial.set_user_attr("stopped_by_budget", True)
+    raise optuna.TrialPruned(f"the search's time budget ran out after {done} iterations")
+
+
 def _stop_after(seconds: float, began: float):
     def stop(study: optuna.Study, _trial: optuna.trial.FrozenTrial) -> None:
         if time.perf_counter() - began >= seconds:
@@ -271,6 +295,7 @@ def trial_rows(study: optuna.Study, metric: str, k: int, began: float) -> list[d
             {"trial": trial.number, **trial.params, metric: value,
              f"recall@{k}": trial.user_attrs.get(f"recall@{k}"),
              "state": state, "iterations_run": trial.user_attrs.get("iterations_run", 0),
+             "stopped_by_budget": trial.user_attrs.get("stopped_by_budget", False),
              "seconds": round((trial.datetime_complete - trial.datetime_start).total_seconds(), 3),
              "elapsed": round((trial.datetime_complete - first).total_seconds(), 3),
              "best_so_far": None if best_so_far == float("-inf") else best_so_far, "best": False}

@@ -39,6 +39,10 @@ def test_the_flow_bench_reports_the_flows_own_stages_and_publishing_next_to_the_
     publish = records["flow: publish_version"]["seconds"]
     assert without["seconds"] == pytest.approx(whole["seconds"] - publish, abs=0.01)
     assert sum(s["seconds"] for s in whole["stages"].values()) <= whole["seconds"] + 0.5
+    quality = whole["quality"]  # tiny: under both caps, so no sample; every trial counted once
+    assert quality["eval_sampled_from"] is None and quality["search_sampled_users"] is None
+    assert quality["trials"]["complete"] >= 1 and quality["holdout"]["model"]["users"] > 0
+    assert quality["holdout"]["model"]["ci95"] > 0
     (side,) = [r for name, r in records.items() if name.startswith("publish (the flow's task) vs bare")]
     # the same rows both ways (checked by fingerprint): a user's, an item's, the popular lists
     assert side["rows"] >= whole["users"] + whole["items"] + 1
