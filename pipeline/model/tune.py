@@ -14,7 +14,9 @@ which matters most, is compared at a sound point before the sampler starts. Duri
 implicit's callback scores the validation split every few iterations and reports it to the
 trial; the median pruner stops a trial whose score lies below the median of earlier trials at
 the same iteration, which frees the budget (``max_trials`` trials, no new one after
-``max_seconds``) for promising ones. Every trial, pruned or not, goes into the
+``max_seconds``) for promising ones. The search's score then only chooses which trials are
+confirmed: the best ``confirm_trials`` are fitted again on fresh validation splits and the best
+mean there wins (``confirmed_best``). Every trial, pruned or not, goes into the
 ``TuningRecord`` with its score, state and time, so the artifact and the report show the
 search. On a terminal one progress bar over trials shows the best score so far; in logs there
 is one line per trial.
