@@ -192,8 +192,8 @@ def choose_params(train_part: Interactions, settings: PipelineSettings) -> tune.
     last = artifact.last_search(settings.artifacts_dir)
     fold = again = None  # the search's validation split, the holdout's kind (pipeline/data/validation.py)
     if settings.tuning.enabled:
-        again = validation.confirm_fold(  # a second one for the best trials (random kind only)
-            settings.holdout_split, train_part, settings.tuning.validation_fraction, settings.tuning.seed
+        again = validation.confirm_folds(  # fresh ones for the best trials (random kind only)
+            settings.holdout_split, train_part, settings.tuning
         )
         with warehouse.connect(settings.warehouse, read_only=True) as con:
             fold = validation.validation_fold(
@@ -202,7 +202,7 @@ def choose_params(train_part: Interactions, settings: PipelineSettings) -> tune.
             )  # fmt: skip
     return tune.choose(
         train_part, settings.tuning, settings.eval_k, settings.als, last, settings.use_gpu, fold=fold,
-        confirm_fold=again,
+        confirm_folds=again,
     )  # fmt: skip
 
 

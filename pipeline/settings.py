@@ -54,11 +54,19 @@ class TuningSettings(BaseModel):
     prune_after_trials: int = Field(
         4, ge=0, description="trials that run to the end before the median pruner stops hopeless ones"
     )
-    validation_fraction: float = Field(0.2, gt=0, lt=1)
+    validation_fraction: float = Field(
+        0.1, gt=0, lt=1, description="the search's validation share: small, as the search's fits train on "
+        "the rest and a smaller training part favours smaller models (docs/evaluation.md)",
+    )  # fmt: skip
     seed: int = 0
     confirm_trials: int = Field(
-        1, ge=1, description="the best trials scored again on a second validation split (1: none; "
-        "off by default: it did not help in docs/evaluation.md's measurement)",
+        8, ge=1, description="the best trials fitted again on fresh validation splits, the best mean "
+        "there wins (1: none, the top trial wins; random-per-user splits only)",
+    )  # fmt: skip
+    confirm_folds: int = Field(3, ge=1, description="fresh validation splits the best trials are scored on")
+    confirm_fraction: float = Field(
+        0.1, gt=0, lt=1, description="each fresh split's share of a user's items: small, so the refit "
+        "trains on nearly what the final fit does",
     )  # fmt: skip
     max_users: int | None = Field(
         50_000, ge=1, description="more training users than this: the search runs on a seeded sample "

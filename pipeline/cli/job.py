@@ -93,7 +93,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         fold = validation.validation_fold(
             con, rules, split, holdout.train, days, budget.validation_fraction, budget.seed
         )  # the search's validation split: the same kind as the holdout
-        again = validation.confirm_fold(split, holdout.train, budget.validation_fraction, budget.seed)
+        again = validation.confirm_folds(split, holdout.train, budget)
         evaluation, tuned = tune.tuned_evaluation(
             holdout, budget, k, settings.als, tuple(settings.eval_ks), segments, settings.use_gpu, fold, again
         )

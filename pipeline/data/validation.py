@@ -16,7 +16,9 @@ holdout's kind one step earlier, on the training part only:
 ``random-per-user``  ``validation_fraction`` of each user's training items
                      (``splits.split_per_user``, seeded), the rest trains.
 
-Neither ever reads an event of the holdout's test part.
+Neither ever reads an event of the holdout's test part. The search's best trials are then
+fitted again on fresh splits (``confirm_folds``: other seeds' smaller shares of each user's
+training items, random kind only), which carry none of the search's selection.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from pipeline.data.splits import (
     make_holdout,
     split_per_user,
 )
+from pipeline.settings import TuningSettings
 
 
 def validation_cutoffs(
@@ -82,11 +85,13 @@ def validation_fold(
     return make_holdout(searched, later)
 
 
-def confirm_fold(
-    how: SplitKind, train: Interactions, validation_fraction: float, seed: int
-) -> Holdout | None:
-    """A second validation split for the search's best trials: another seed's share of each
-    user's items for the random kind; None for a time split, which has one validation period."""
-    if how == "random-per-user":
-        return split_per_user(train, validation_fraction, seed + 1)
-    return None
+def confirm_folds(how: SplitKind, train: Interactions, budget: TuningSettings) -> tuple[Holdout, ...]:
+    """Fresh validation splits for the search's best trials (``budget.confirm_folds`` of them, each
+    holding out ``budget.confirm_fraction`` of each user's items, seeds after the search's): for
+    the random kind only; a time split has one validation period, so none. Each is drawn
+    independently of the search's split, so its scores carry no winner's curse, and its smaller
+    share trains on more of the data, as the final fit does."""
+    if how != "random-per-user":
+        return ()
+    seeds = range(budget.seed + 1, budget.seed + 1 + budget.confirm_folds)
+    return tuple(split_per_user(train, budget.confirm_fraction, seed) for seed in seeds)

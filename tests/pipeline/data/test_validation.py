@@ -8,6 +8,7 @@ import pytest
 
 from pipeline.data import splits, validation
 from pipeline.data.interactions import InteractionRules
+from pipeline.settings import TuningSettings
 from tests.pipeline.data.logs import T0, WEIGHTS, log
 from tests.pipeline.data.test_splits import id_pairs
 
@@ -106,10 +107,16 @@ def test_unknown_kind_is_refused(daily):
         validation.validation_fold(daily, RULES, "kfold", held.train)  # type: ignore[arg-type]
 
 
-def test_a_second_split_for_the_best_trials_is_another_seeds_share_or_none_for_time(daily):
+def test_fresh_splits_for_the_best_trials_are_other_seeds_smaller_shares_or_none_for_time(daily):
     held = splits.holdout(daily, RULES, "random-per-user", test_fraction=0.2, seed=1)
-    again = validation.confirm_fold("random-per-user", held.train, 0.3, seed=4)
-    assert again is not None
-    assert (again.test != splits.split_per_user(held.train, 0.3, seed=5).test).nnz == 0
-    assert (again.test != splits.split_per_user(held.train, 0.3, seed=4).test).nnz > 0
-    assert validation.confirm_fold("time", held.train, 0.3, seed=4) is None
+    budget = TuningSettings(seed=4, validation_fraction=0.3, confirm_folds=2, confirm_fraction=0.15)
+    folds = validation.confirm_folds("random-per-user", held.train, budget)
+    assert len(folds) == 2
+    for fold, seed in zip(folds, (5, 6), strict=True):
+        assert (fold.test != splits.split_per_user(held.train, 0.15, seed=seed).test).nnz == 0
+    search = splits.split_per_user(held.train, 0.3, seed=4)  # the search's own split
+    assert all((fold.test != search.test).nnz > 0 for fold in folds)
+    assert (folds[0].test != folds[1].test).nnz > 0
+    assert folds[0].test.nnz < search.test.nnz  # a smaller share: the refit trains on more
+    assert id_pairs(folds[0].test, held.train) <= id_pairs(held.train.user_items, held.train)
+    assert validation.confirm_folds("time", held.train, budget) == ()

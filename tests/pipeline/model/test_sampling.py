@@ -77,7 +77,8 @@ def test_the_search_runs_on_the_sample_and_says_so(holdout):
         patch.setattr(train, "fit", spy)
         record = tune.tune(holdout.train, TuningSettings(max_trials=2, max_users=150), 10, START, SMALL)
     assert record.sampled_users == 150
-    assert fitted_shapes == [(150, holdout.train.shape[1])] * 2
+    confirmations = 2 * TuningSettings().confirm_folds  # both trials refitted on each fresh split
+    assert fitted_shapes == [(150, holdout.train.shape[1])] * (2 + confirmations)
     whole = tune.tune(holdout.train, TuningSettings(max_trials=1, max_users=None), 10, START, SMALL)
     assert whole.sampled_users is None
 
