@@ -48,7 +48,10 @@ class TuningSettings(BaseModel):
     every_days: float = Field(7.0, ge=0, description="search again after this long; 0: every run")
     max_trials: int = Field(100, ge=1, le=1000)
     max_seconds: float = Field(
-        90.0, gt=0, description="the search's time: then no trial starts and a running one stops"
+        90.0,
+        gt=0,
+        description="the search's time, its confirmation's refits included: trials get "
+        "two thirds of it when the best are confirmed, then no trial starts and a running one stops",
     )
     random_trials: int = Field(8, ge=1, description="trials drawn at random before TPE models the space")
     prune_after_trials: int = Field(
@@ -74,9 +77,12 @@ class TuningSettings(BaseModel):
     )  # fmt: skip
     max_factors: int | None = Field(
         None, ge=1, description="the most factors the search tries: with max_iterations, a bound on the "
-        "cost of the fits after it (pipeline/model/search_cost.py); None: the search space's",
+        "cost of the fits after it (pipeline/model/search_cost.py); None: the configured [als] factors when "
+        "the search samples many users (max_users), else the search space's",
     )  # fmt: skip
-    max_iterations: int | None = Field(None, ge=1, description="the most iterations the search tries")
+    max_iterations: int | None = Field(
+        None, ge=1, description="the most iterations the search tries; None: as max_factors, [als] iterations"
+    )
 
 
 class GateSettings(BaseModel):

@@ -158,7 +158,6 @@ def tune(
     ``confirm_folds``: fresh validation splits the best ``confirm_trials`` are fitted on again
     (``validation.confirm_folds``, made from ``data``); None: with ``fold`` None those of the
     random kind, with a ``fold`` given none."""
-    space = search_cost.capped(space, budget.max_factors, budget.max_iterations)  # the winner's fit cost
     if fold is None:
         fold = split_per_user(data, budget.validation_fraction, budget.seed)
         if confirm_folds is None:
@@ -167,6 +166,8 @@ def tune(
     fold = sampling.sample_fold(fold, budget.max_users, budget.seed)  # a seeded share of many users
     if confirm_folds:
         confirm_folds = tuple(sampling.sample_fold(f, budget.max_users, budget.seed) for f in confirm_folds)
+    sampled = fold.train.shape[0] < whole
+    space = search_cost.capped(space, *search_cost.caps(budget, start, sampled))  # the winner's fit cost
     users = fold.test_users
     if len(users) == 0:
         raise TuningError(
@@ -177,24 +178,26 @@ def tune(
     study = make_study(budget)
     for params in anchors(start, enqueue, space):
         study.enqueue_trial(params.model_dump(exclude={"random_state"}), skip_if_exists=False)
+    confirms = tuple(f for f in confirm_folds or () if len(f.test_users))
+    confirming = budget.confirm_trials > 1 and bool(confirms)
     began = time.perf_counter()
-    deadline = began + budget.max_seconds
-    objective = Objective(fold, users, k, space, start.random_state, use_gpu, deadline=deadline)
+    deadline = began + budget.max_seconds  # the whole search's, the confirmation's refits included
+    trials_end = began + budget.max_seconds * (TRIALS_SHARE if confirming else 1.0)
+    objective = Objective(fold, users, k, space, start.random_state, use_gpu, deadline=trials_end)
     with warnings.catch_warnings():  # the configured start may lie outside the searched ranges
         warnings.filterwarnings("ignore", message="Fixed parameter .* is out of range", category=UserWarning)
         study.optimize(
             objective,
             n_trials=budget.max_trials,
             catch=(train.TrainingError,),
-            callbacks=[_log_trial, _stop_after(budget.max_seconds, began)],  # the first trial always runs
+            callbacks=[_log_trial, _stop_after(trials_end - began, began)],  # the first trial always runs
             show_progress_bar=sys.stderr.isatty(),
         )
     trials = trial_rows(study, metric, k, began)
     complete = [t for t in trials if t["state"] == "complete"]
     if not complete:
         raise TuningError(f"no trial of the search completed ({len(trials)} pruned or failed)")
-    confirms = confirm_folds or ()
-    best = confirmed_best(complete, confirms, budget.confirm_trials, k, start.random_state, use_gpu)
+    best = confirmed_best(complete, confirms, budget.confirm_trials, k, start.random_state, use_gpu, deadline)
     best["best"] = True
     return TuningRecord(
         source="search",
@@ -204,8 +207,11 @@ def tune(
         tuned_at=datetime.now(UTC).isoformat(timespec="seconds"),
         seconds=round(time.perf_counter() - began, 3),
         start=start,
-        sampled_users=fold.train.shape[0] if fold.train.shape[0] < whole else None,
+        sampled_users=fold.train.shape[0] if sampled else None,
     )
+
+
+TRIALS_SHARE = 2 / 3  # of ``max_seconds`` for the trials when the best are confirmed; the rest refits
 
 
 def anchors(start: ALSParams, enqueue: tuple[ALSParams, ...], space: SearchSpace) -> list[ALSParams]:
@@ -230,6 +236,7 @@ def confirmed_best(
     k: int,
     random_state: int,
     use_gpu: bool | None = None,
+    deadline: float | None = None,
 ) -> dict:
     """The winner among complete trial rows: the best ``confirm_trials`` by the search's validation
     score are fitted again on each of ``folds`` and the best mean score there wins (kept as
@@ -241,19 +248,27 @@ def confirmed_best(
     others); and towards small models, because the search's fits train on a fifth less than the
     final fit (docs/evaluation.md). Fresh splits drawn apart from the search's carry no
     selection, and their smaller share trains nearly on all the data. Without folds (a time
-    split), or ``confirm_trials`` 1, the top trial."""
+    split), or ``confirm_trials`` 1, the top trial.
+
+    ``deadline`` (``time.perf_counter()``): no trial's refits start after it, and only the trials
+    refitted by then compete (with fewer than two, the top trial wins)."""
     metric = f"ndcg@{k}"
     ranked = sorted(complete, key=lambda t: t[metric], reverse=True)
     folds = tuple(f for f in folds if len(f.test_users))
     if not folds or confirm_trials < 2 or len(ranked) < 2:
         return ranked[0]
-    top = ranked[:confirm_trials]
-    for row in top:
+    top = []
+    for row in ranked[:confirm_trials]:
+        if deadline is not None and time.perf_counter() >= deadline:
+            break
+        top.append(row)
         params = trial_params(row, random_state)
         scores = [
             validation_metrics(train.fit(f.train, params, use_gpu), f, f.test_users, k)[metric] for f in folds
         ]
         row[f"confirm_{metric}"] = float(np.mean(scores))
+    if len(top) < 2:
+        return ranked[0]
     return max(top, key=lambda t: t[f"confirm_{metric}"])
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -201,6 +202,10 @@ def test_the_best_trials_are_refitted_on_fresh_splits_and_only_their_mean_decide
     assert rows[1]["confirm_ndcg@10"] == pytest.approx(np.mean(scores)) and "confirm_ndcg@10" not in rows[2]
     assert rows[0]["confirm_ndcg@10"] < rows[1]["confirm_ndcg@10"]
     assert tune.confirmed_best(rows, (), 3, 10, random_state=0) is rows[0]  # a time split: one look
+    past = time.perf_counter() - 1  # the search's time is up: no refit starts, the top trial wins
+    fresh = [{k: v for k, v in row.items() if k != "confirm_ndcg@10"} for row in rows]
+    assert tune.confirmed_best(fresh, folds, 2, 10, random_state=0, deadline=past) is fresh[0]
+    assert not any("confirm_ndcg@10" in row for row in fresh)
     assert tune.confirmed_best(rows, folds, 1, 10, random_state=0) is rows[0]  # confirmation off
 
 
@@ -236,3 +241,10 @@ def test_a_search_on_a_given_fold_confirms_only_on_the_folds_it_is_given(holdout
     assert not any("confirm_ndcg@10" in t for t in record.trials)
     top = max((t for t in record.trials if t["state"] == "complete"), key=lambda t: t["ndcg@10"])
     assert top["best"]
+
+
+def test_the_confirmation_refits_fall_inside_the_searchs_time(holdout):
+    """``max_seconds`` bounds the whole search: out of time, no refit starts and the top trial wins."""
+    record = tune.tune(holdout.train, TuningSettings(max_trials=50, max_seconds=0.01), 10, START, SMALL)
+    assert len(record.trials) == 1  # the first trial always runs, then the time is up
+    assert "confirm_ndcg@10" not in record.trials[0] and record.trials[0]["best"]
