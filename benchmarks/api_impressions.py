@@ -5,6 +5,7 @@ benchmarks.api``; the API benchmark's helpers come from there."""
 from __future__ import annotations
 
 import subprocess
+import time
 import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -63,6 +64,12 @@ def impression_stages(aws: LocalAWS, table: str, invocations: int) -> list[dict]
         api._record("api hit, impressions on stdout vs line built, not written", hits["stdout"].samples,
                     hits["built"].samples),
     ]  # fmt: skip
+    with _stdout_to_a_drained_pipe():
+        writes, awake = _pipe_writes(invocations)
+    records.append(
+        api._record("one flushed line on a pipe whose reader sleeps (writes 0.38 ms apart) vs reader awake",
+                    writes, awake)
+    )  # fmt: skip
     hits = _interleaved_hits(aws, table, invocations, group, ("log_group", "off"))
     shipped = hits["log_group"].shipped
     records.append(
@@ -71,6 +78,28 @@ def impression_stages(aws: LocalAWS, table: str, invocations: int) -> list[dict]
                     records_dropped=shipped.get("dropped"))
     )  # fmt: skip
     return records
+
+
+def _pipe_writes(count: int, apart: float = 0.00038) -> tuple[list[float], list[float]]:
+    """Seconds of the stdout sink's write of one impression-sized line: ``apart`` seconds after the
+    last (as between hits: the reader has read it and sleeps), and back to back (the reader is
+    still awake). The difference is the kernel waking the reader inside the writer's call."""
+    import sys
+
+    from benchmarks import api
+    from lambda_api.impressions import StdoutSink
+
+    sink = StdoutSink()
+    line = "x" * 400  # an impression line of ten items is about this long
+    spaced, back_to_back = [], []
+    for _ in range(count):
+        until = time.perf_counter() + apart
+        while time.perf_counter() < until:  # spin, not sleep: the writer stays on its core
+            pass
+        spaced.append(api._timed(partial(sink.write, line)))
+        back_to_back.append(api._timed(partial(sink.write, line)))
+    sys.stdout.flush()
+    return spaced, back_to_back
 
 
 @dataclass
