@@ -16,6 +16,7 @@ from infra.local.synthetic import SyntheticSpec, write_daily
 from pipeline.errors import PipelineError
 from pipeline.ops import plan, retries
 from pipeline.ops.concurrency import SLOT_NAME, SLOT_WAIT_SECONDS, RunInProgressError, ensure_slot
+from tests.integration.test_replay import ctrl_c_as_at_a_terminal
 from tests.pipeline.test_aws import client_error
 
 TINY = SyntheticSpec(events=5_000, users=250, items=100, days=10, clusters=6, seed=11)
@@ -236,8 +237,9 @@ def test_recs_schedule_fires_a_cron_run_and_ctrl_c_stops_everything(days, tmp_pa
     ]
     command += ["--cron", "* * * * *", "--start-server", "--port", str(free_port())]
     process = subprocess.Popen(
-        command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    )
+        command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        preexec_fn=ctrl_c_as_at_a_terminal,
+    )  # fmt: skip
     output: list[str] = []
     try:
         deadline = time.monotonic() + 420

@@ -108,6 +108,14 @@ def processes_with(marker: str) -> list[int]:
     return found
 
 
+def ctrl_c_as_at_a_terminal() -> None:
+    """``preexec_fn`` of a process a test stops with SIGINT: SIGINT handled as at a terminal.
+
+    A shell starts a background job with SIGINT ignored, and Python then installs no handler for
+    it, so a test suite run in the background (CI in a detached session) would wait forever."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def assert_all_stopped(urls: list[str], marker: str, ceiling: float = 15.0) -> None:
     """No ``url`` answers, and no process whose environment holds ``marker`` is left (within ``ceiling``)."""
     for url in urls:
@@ -134,8 +142,9 @@ def test_replay_serves_until_ctrl_c_and_leaves_nothing_running(days, config, tmp
     command = [sys.executable, "-m", "pipeline.cli", "replay", "--events", str(days / "day-1.parquet")]
     command += ["--config", str(config), "--workdir", str(tmp_path / "work"), "--port", str(port)]
     process = subprocess.Popen(
-        command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    )
+        command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        preexec_fn=ctrl_c_as_at_a_terminal,
+    )  # fmt: skip
     output = []
     try:
         deadline = time.monotonic() + 900  # a generous ceiling: a loaded machine tunes slowly
