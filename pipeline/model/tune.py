@@ -190,7 +190,7 @@ def tune(
             objective,
             n_trials=budget.max_trials,
             catch=(train.TrainingError,),
-            callbacks=[_log_trial, _stop_after(trials_end - began, began)],  # the first trial always runs
+            callbacks=[_log_trial, _stop_after(trials_end)],  # the first trial always runs
             show_progress_bar=sys.stderr.isatty(),
         )
     trials = trial_rows(study, metric, k, began)
@@ -294,9 +294,11 @@ def budget_stop(trial: optuna.Trial, deadline: float | None, done: int) -> None:
     raise optuna.TrialPruned(f"the search's time budget ran out after {done} iterations")
 
 
-def _stop_after(seconds: float, began: float):
+def _stop_after(deadline: float):
+    """A study callback: no trial starts after ``deadline`` (``time.perf_counter()``)."""
+
     def stop(study: optuna.Study, _trial: optuna.trial.FrozenTrial) -> None:
-        if time.perf_counter() - began >= seconds:
+        if time.perf_counter() >= deadline:
             study.stop()
 
     return stop

@@ -101,7 +101,7 @@ def test_a_trial_past_the_deadline_ends_at_its_next_iteration(holdout):
     long = START.model_copy(update={"iterations": 40})
     budget = TuningSettings(max_trials=2, max_seconds=1e-6)
     with pytest.MonkeyPatch.context() as patch:  # the study's callback would not start the second one
-        patch.setattr(tune, "_stop_after", lambda seconds, began: lambda study, trial: None)
+        patch.setattr(tune, "_stop_after", lambda deadline: lambda study, trial: None)
         record = tune.tune(holdout.train, budget, 10, START, SMALL, enqueue=(long,))
     first, second = record.trials
     assert first["state"] == "complete" and first["iterations_run"] == 3
