@@ -33,20 +33,17 @@ import scipy.sparse as sp
 
 from benchmarks import print_records
 from benchmarks.proc import peak_rss_mb, record
-from benchmarks.train import _params, write_matrix
+from benchmarks.train import _params, interactions_of, write_matrix
 
 K = 50
 
 
 def _interactions(scale: str):
-    from pipeline.data.interactions import Interactions
-
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "matrix.npz"
         shape = write_matrix(scale, path)
         matrix = sp.load_npz(path).tocsr()
-    users, items = np.arange(matrix.shape[0]).astype(str), np.arange(matrix.shape[1]).astype(str)
-    return Interactions(matrix, users, items), shape
+    return interactions_of(matrix), shape
 
 
 def _fit(data, on_gpu: bool, iterations: int | None = None):

@@ -40,6 +40,14 @@ def write_matrix(scale: str, path: Path) -> dict:
     return {"users": matrix.shape[0], "items": matrix.shape[1], "nnz": int(matrix.nnz)}
 
 
+def interactions_of(matrix: sp.csr_matrix):
+    """``matrix`` as the flow's ``Interactions``, users and items named by their row and column."""
+    from pipeline.data.interactions import Interactions
+
+    users, items = np.arange(matrix.shape[0]).astype(str), np.arange(matrix.shape[1]).astype(str)
+    return Interactions(matrix, users, items)
+
+
 def _params() -> dict:
     from pipeline.settings import PipelineSettings
 
@@ -49,14 +57,10 @@ def _params() -> dict:
 def fit_ours(matrix_path: str, model_path: str | None = None) -> dict:
     from implicit.cpu.als import AlternatingLeastSquares
 
-    from pipeline.data.interactions import Interactions
     from pipeline.model.train import fit
     from pipeline.settings import ALSParams
 
-    matrix = sp.load_npz(matrix_path).tocsr()
-    data = Interactions(
-        matrix, np.arange(matrix.shape[0]).astype(str), np.arange(matrix.shape[1]).astype(str)
-    )
+    data = interactions_of(sp.load_npz(matrix_path).tocsr())
     wall, cpu, model = timed(lambda: fit(data, ALSParams(**_params()), use_gpu=False))
     assert isinstance(model, AlternatingLeastSquares)
     if model_path:
